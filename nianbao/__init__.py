@@ -1,0 +1,1 @@
+"""nianbao: township trade-union annual returns, validated and consolidated."""
