@@ -1,0 +1,86 @@
+"""County configuration: which townships report, for which periods, by when.
+
+Kept in a TOML file (``county.toml``) that county staff can edit; validated by pydantic so a
+typo in the config is a clear Chinese message, not a crash in the nightly run.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from schemas.models import Period, TOWNSHIP_CODE_PATTERN
+
+DEMO_CONFIG = Path(__file__).with_name("demo_county.toml")
+
+
+class Township(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str = Field(pattern=TOWNSHIP_CODE_PATTERN)
+    name: str = Field(min_length=2)
+
+
+class PeriodConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    period: str
+    due: date
+
+    @field_validator("period", mode="before")
+    @classmethod
+    def _period(cls, value: object) -> str:
+        return str(Period(str(value)))
+
+
+class CountyConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    county_code: str = Field(pattern=r"^\d{6}$")
+    county_name: str
+    townships: list[Township] = Field(min_length=1)
+    periods: list[PeriodConfig] = Field(min_length=1)
+    yoy_threshold: float = Field(default=0.3, gt=0, description="同比变动超过该比例给出提示")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "CountyConfig":
+        codes = [t.code for t in self.townships]
+        dupes = sorted({c for c in codes if codes.count(c) > 1})
+        if dupes:
+            raise ValueError(f"乡镇代码重复：{'、'.join(dupes)}")
+        foreign = [t.code for t in self.townships if not t.code.startswith(self.county_code)]
+        if foreign:
+            raise ValueError(f"乡镇代码 {'、'.join(foreign)} 不以县代码 {self.county_code} 开头")
+        return self
+
+    def township(self, code: str) -> Township | None:
+        return next((t for t in self.townships if t.code == code), None)
+
+    def period(self, period: str) -> PeriodConfig | None:
+        return next((p for p in self.periods if p.period == period), None)
+
+    @property
+    def latest_period(self) -> str:
+        return max(self.periods, key=lambda p: p.due).period
+
+
+class ConfigError(Exception):
+    """A county config that cannot be used; the message is Chinese and says where."""
+
+
+def load_county(path: Path | str = DEMO_CONFIG) -> CountyConfig:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"找不到县配置文件：{path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"县配置文件 {path} 格式有误：{exc}") from None
+    try:
+        return CountyConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{'.'.join(map(str, e['loc'])) or '（整体）'}：{e['msg']}" for e in exc.errors()]
+        raise ConfigError(f"县配置文件 {path} 有误：\n" + "\n".join(lines)) from None
