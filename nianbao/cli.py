@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import typer
 
 app = typer.Typer(
@@ -11,6 +14,32 @@ app = typer.Typer(
 )
 addin_app = typer.Typer(help="Excel 加载项（xlwings）。", no_args_is_help=True)
 app.add_typer(addin_app, name="addin")
+
+
+@addin_app.command("build")
+def addin_build(
+    out: Path = typer.Option(
+        Path("dist") / "plugin.xlam",
+        "-o",
+        "--out",
+        help="输出的加载项文件；文件名必须是 plugin.xlam（按钮按文件名调用 plugin.main()）。",
+    ),
+    interpreter: str = typer.Option(
+        sys.executable, "--interpreter", help="Excel 调用的 Python 解释器路径。"
+    ),
+    project: Path | None = typer.Option(
+        None, "--project", help="包含 plugin 包的项目目录（默认：本项目根目录）。"
+    ),
+) -> None:
+    """生成 Excel 加载项（“工会年报”选项卡，“刷新汇总”按钮）。"""
+    from plugin.addin import build_addin, default_project_dir
+
+    try:
+        path = build_addin(out, interpreter, project or default_project_dir())
+    except ValueError as exc:
+        typer.echo(f"错误：{exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    typer.echo(f"已生成 Excel 加载项：{path}")
 
 
 def main() -> None:
