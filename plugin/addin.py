@@ -128,14 +128,16 @@ def build_addin(out: Path, interpreter: str, project_dir: Path) -> Path:
         )
     interpreter = str(interpreter).strip()
     if not interpreter or not _is_xml_safe(interpreter):
-        raise ValueError(f"Python 解释器路径无效：{interpreter!r}")
+        raise ValueError(f"--interpreter 应为非空且不含控制字符的 Python 路径，当前为：{interpreter!r}")
     project_dir = Path(project_dir).resolve()
     if not (project_dir / MODULE_NAME / "__init__.py").is_file():
-        raise ValueError(f"项目目录中找不到 {MODULE_NAME} 包：{project_dir}")
+        raise ValueError(
+            f"--project 应为包含 {MODULE_NAME}/__init__.py 的目录，当前目录中没有：{project_dir}"
+        )
     project_str = str(project_dir)
     if ";" in project_str or not _is_xml_safe(project_str):
         # VBA joins PYTHONPATH entries with ";" and xlwings splits on it.
-        raise ValueError(f"项目目录路径不能包含分号或控制字符：{project_str}")
+        raise ValueError(f"--project 路径不能包含分号或控制字符，当前为：{project_str}")
 
     config = {
         "Interpreter_Win": interpreter,
