@@ -42,6 +42,30 @@ def addin_build(
     typer.echo(f"已生成 Excel 加载项：{path}")
 
 
+@app.command()
+def validate(
+    files: list[Path] = typer.Argument(..., help="要审核的报表文件"),
+    as_json: bool = typer.Option(False, "--json", help="每个文件输出一行 JSON"),
+    period: str | None = typer.Option(None, "--period", help="应报的报告期，如 2025"),
+    config: Path | None = typer.Option(None, "--config", help="县配置文件（检查乡镇代码）"),
+) -> None:
+    """审核报表。退出码：0 无错误（可有提示），1 有错误，2 有文件无法读取。"""
+    from nianbao.console import report_json, show_report
+    from nianbao.validate import check_file
+    from schemas.county import load_county
+
+    county = load_county(config) if config else None
+    worst = 0
+    for path in files:
+        report = check_file(path, period=period, county=county).report
+        if as_json:
+            typer.echo(report_json(report))
+        else:
+            show_report(report)
+        worst = max(worst, 2 if not report.readable else 1 if report.errors else 0)
+    raise typer.Exit(worst)
+
+
 def main() -> None:
     app()
 
