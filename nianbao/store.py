@@ -1,0 +1,600 @@
+"""The store: every received file, its findings and parsed values, county decisions and runs.
+
+SQLAlchemy 2.x with a SQLite file by default; a PostgreSQL URL works the same (only portable
+types and SQL: no SQLite pragmas in queries, window functions that both support, no upserts).
+
+Design:
+
+* ``submissions`` — one row per distinct file per township+period (sha256, size, name, source,
+  received time, status, findings as JSON). Never updated, never deleted: it is the history.
+* ``summary_values`` — indicator code → value of a submission, long format (a new indicator in
+  the catalogue needs no migration). Values are exact decimal strings, never floats.
+* ``roster_units`` — USCC and unit name of each roster row, for the county duplicate check.
+  The hardship ledger is reduced to a row count and an amount sum: no names, no ID numbers.
+* ``current_returns`` — the pointer (township, period) → the submission whose values count.
+  It moves only to a *valid* submission received later than the one it points to.
+* ``decisions`` — county decisions (通过 / 退回) per township+period, appended.
+* ``runs`` — one row per consolidation run with its counts.
+
+Times are stored as naive UTC and returned tz-aware (UTC); a naive time given to the store is
+taken as Beijing time (see ``nianbao.consolidate.LOCAL_TZ``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from nianbao.consolidate import (
+    CURRENT_META,
+    DECISION_COLUMNS,
+    FINDING_COLUMNS,
+    INDICATOR_CODES,
+    LOCAL_TZ,
+    MONEY_CODES,
+    RUN_COUNT_KEYS,
+    SUBMISSION_COLUMNS,
+    UNIT_COLUMNS,
+    Decision,
+    FileStatus,
+    Inputs,
+)
+from schemas.findings import Report
+from schemas.models import Period, TownshipReturn
+
+DEFAULT_URL = "sqlite:///nianbao.db"
+
+
+# --------------------------------------------------------------------------------------------
+# portable column types
+
+
+class DecimalText(TypeDecorator):
+    """An exact decimal kept as its canonical string (SQLite has no exact decimal type)."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        return format(number, "f")
+
+    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stored as naive UTC, returned aware (UTC). Naive input is Beijing time."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=LOCAL_TZ)
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# --------------------------------------------------------------------------------------------
+# tables
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+_STATUSES = ", ".join(f"'{s.value}'" for s in FileStatus)
+_DECISIONS = ", ".join(f"'{d.value}'" for d in Decision)
+
+
+class Submission(Base):
+    __tablename__ = "submissions"
+    __table_args__ = (
+        UniqueConstraint("sha256", "township_code", "period", name="uq_submission_file"),
+        CheckConstraint(f"status IN ({_STATUSES})", name="ck_submission_status"),
+        Index("ix_submission_period_township", "period", "township_code", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    file_name: Mapped[str] = mapped_column(String)
+    source: Mapped[str] = mapped_column(Text)  # inbox URL or path
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # "" when the file names none; unbounded because a rejected file may hold any text here
+    township_code: Mapped[str] = mapped_column(String)
+    township_name: Mapped[str] = mapped_column(String)
+    period: Mapped[str] = mapped_column(String(6))  # "" when the file names none
+    status: Mapped[str] = mapped_column(String(10))
+    fill_date: Mapped[date | None]  # informational only: "newer" means received later
+    error_count: Mapped[int] = mapped_column(Integer)
+    warning_count: Mapped[int] = mapped_column(Integer)
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # Finding.model_dump(mode="json")
+    ledger_rows: Mapped[int] = mapped_column(Integer)
+    ledger_amount: Mapped[Decimal | None] = mapped_column(DecimalText)  # 元, sum of the ledger
+
+
+class SummaryValue(Base):
+    __tablename__ = "summary_values"
+
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), primary_key=True)
+    indicator: Mapped[str] = mapped_column(String(8), primary_key=True)
+    value: Mapped[Decimal] = mapped_column(DecimalText)
+
+
+class RosterUnit(Base):
+    __tablename__ = "roster_units"
+    __table_args__ = (Index("ix_roster_units_uscc", "uscc"),)
+
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), primary_key=True)
+    row: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0-based non-blank roster row
+    uscc: Mapped[str | None] = mapped_column(String)  # as typed: a rejected file may hold any text
+    name: Mapped[str | None] = mapped_column(String)
+
+
+class CurrentReturn(Base):
+    __tablename__ = "current_returns"
+    __table_args__ = (Index("ix_current_period", "period"),)
+
+    township_code: Mapped[str] = mapped_column(String, primary_key=True)
+    period: Mapped[str] = mapped_column(String(6), primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), unique=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DecisionRow(Base):
+    __tablename__ = "decisions"
+    __table_args__ = (
+        CheckConstraint(f"decision IN ({_DECISIONS})", name="ck_decision_value"),
+        Index("ix_decision_period_township", "period", "township_code", "decided_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    township_code: Mapped[str] = mapped_column(String)
+    period: Mapped[str] = mapped_column(String(6))
+    decision: Mapped[str] = mapped_column(String(4))
+    reason: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(String)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The latest submission when the decision was taken (None if nothing was received).
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period: Mapped[str] = mapped_column(String(6), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expected: Mapped[int | None]
+    received: Mapped[int | None]
+    valid: Mapped[int | None]
+    on_time: Mapped[int | None]
+    late: Mapped[int | None]
+    sent_back: Mapped[int | None]
+    missing: Mapped[int | None]
+    findings: Mapped[int | None]
+
+
+# --------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass(frozen=True)
+class Recorded:
+    submission_id: int
+    already_known: bool  # the same file was recorded before; nothing changed
+    status: FileStatus
+    current: bool  # this submission is now the township's current return
+    superseded: int | None = None  # the submission it replaced as current, if any
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    period: str
+    started_at: datetime
+    finished_at: datetime | None
+    counts: Mapping[str, int | None]
+
+
+# --------------------------------------------------------------------------------------------
+# opening
+
+
+def engine_url(url: str | Path) -> URL:
+    """A SQLAlchemy URL from a URL or a plain file path (taken as a SQLite file)."""
+    text = str(url)
+    if "://" not in text:
+        return URL.create("sqlite", database=str(Path(text).expanduser().resolve()))
+    if text.startswith("postgres://"):  # the scheme Heroku-style services hand out
+        text = "postgresql://" + text[len("postgres://"):]
+    return make_url(text)
+
+
+def make_engine(url: str | Path) -> Engine:
+    """The engine for ``url``; no connection is made until first use."""
+    parsed = engine_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(parsed, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_foreign_keys(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+def open_store(url: str | Path = DEFAULT_URL) -> "Store":
+    """Open (and create the tables of, if missing) the store at ``url`` or a SQLite file path."""
+    store = Store(make_engine(url))
+    Base.metadata.create_all(store.engine)
+    return store
+
+
+def _period_or_blank(value: str | None) -> str:
+    try:
+        return str(Period(value)) if value else ""
+    except ValueError:
+        return ""
+
+
+def _latest_per_township(*columns: Any, table: Any, order: tuple[Any, ...], where: Any) -> Any:
+    """A subquery of ``columns`` with ``rn`` = 1 on the latest row of each township (portable window)."""
+    rn = func.row_number().over(partition_by=table.township_code, order_by=order).label("rn")
+    return select(*columns, rn).where(where).subquery()
+
+
+# --------------------------------------------------------------------------------------------
+# the store
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def __repr__(self) -> str:
+        return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- recording -------------------------------------------------------------------------
+
+    def record(
+        self,
+        report: Report,
+        ret: TownshipReturn | None,
+        *,
+        sha256: str,
+        size: int,
+        file_name: str,
+        source: str,
+        received_at: datetime,
+    ) -> Recorded:
+        """Record one received file with its validation report and (if readable) parsed return.
+
+        Idempotent per (sha256, township, period). A valid file received later than the
+        current return becomes current; a rejected or unreadable one never does.
+        """
+        status = (
+            FileStatus.UNREADABLE
+            if not report.readable or ret is None
+            else FileStatus.REJECTED
+            if report.errors
+            else FileStatus.ACCEPTED
+        )
+        cover = ret.cover if ret is not None else None
+        township = (report.township or (cover.township_code if cover else None) or "").strip()
+        period = _period_or_blank(report.period or (cover.period if cover else None))
+        with self._sessions() as session:
+            known = self._known(session, sha256, township, period)
+            if known is not None:
+                return known
+            sub = Submission(
+                sha256=sha256,
+                size=int(size),
+                file_name=file_name,
+                source=str(source),
+                received_at=received_at,
+                recorded_at=_now(),
+                township_code=township,
+                township_name=(cover.township_name if cover else None) or "",
+                period=period,
+                status=status.value,
+                fill_date=cover.fill_date if cover else None,
+                error_count=len(report.errors),
+                warning_count=len(report.warnings),
+                findings=[f.model_dump(mode="json") for f in report.findings],
+                ledger_rows=len(ret.ledger) if ret is not None else 0,
+                ledger_amount=sum((r.amount for r in ret.ledger if r.amount is not None), Decimal(0)) if ret else None,
+            )
+            session.add(sub)
+            try:
+                session.flush()
+            except IntegrityError:  # recorded concurrently by another process
+                session.rollback()
+                known = self._known(session, sha256, township, period)
+                if known is None:
+                    raise
+                return known
+            if ret is not None:
+                values = ret.summary.model_dump()
+                session.add_all(
+                    SummaryValue(submission_id=sub.id, indicator=code, value=values[code])
+                    for code in INDICATOR_CODES
+                    if values.get(code) is not None
+                )
+                session.add_all(
+                    RosterUnit(submission_id=sub.id, row=i, uscc=r.uscc, name=r.name) for i, r in enumerate(ret.roster)
+                )
+            superseded, current = None, False
+            if status is FileStatus.ACCEPTED:
+                superseded, current = self._maybe_make_current(session, sub)
+            session.commit()
+            return Recorded(sub.id, False, status, current, superseded)
+
+    def _known(self, session: Session, sha256: str, township: str, period: str) -> Recorded | None:
+        row = session.execute(
+            select(Submission.id, Submission.status, CurrentReturn.submission_id)
+            .outerjoin(
+                CurrentReturn,
+                (CurrentReturn.township_code == Submission.township_code) & (CurrentReturn.period == Submission.period),
+            )
+            .where(Submission.sha256 == sha256, Submission.township_code == township, Submission.period == period)
+        ).first()
+        if row is None:
+            return None
+        return Recorded(row[0], True, FileStatus(row[1]), row[2] == row[0])
+
+    def _maybe_make_current(self, session: Session, sub: Submission) -> tuple[int | None, bool]:
+        pointer = session.get(CurrentReturn, (sub.township_code, sub.period))
+        if pointer is None:
+            session.add(
+                CurrentReturn(township_code=sub.township_code, period=sub.period, submission_id=sub.id, updated_at=_now())
+            )
+            return None, True
+        old = session.get(Submission, pointer.submission_id)
+        # Newer = received later; a file recorded late but received earlier does not win.
+        if (old.received_at, old.id) >= (_aware(sub.received_at), sub.id):
+            return None, False
+        pointer.submission_id, pointer.updated_at = sub.id, _now()
+        return old.id, True
+
+    def record_decision(
+        self,
+        township_code: str,
+        period: str,
+        decision: str,
+        reason: str = "",
+        *,
+        by: str,
+        at: datetime | None = None,
+    ) -> int:
+        """Record a county decision (通过 / 退回) on a township's latest submission for a period."""
+        try:
+            value = Decision(decision)
+        except ValueError:
+            raise ValueError(f"审核意见「{decision}」无效，应为「通过」或「退回」") from None
+        if value is Decision.SENT_BACK and not reason.strip():
+            raise ValueError(f"退回 {township_code} 的{Period(period).label}报表时必须填写退回原因")
+        period = str(Period(period))
+        with self._sessions() as session:
+            latest = session.scalar(
+                select(Submission.id)
+                .where(Submission.township_code == township_code, Submission.period == period)
+                .order_by(Submission.received_at.desc(), Submission.id.desc())
+                .limit(1)
+            )
+            row = DecisionRow(
+                township_code=township_code,
+                period=period,
+                decision=value.value,
+                reason=reason.strip(),
+                decided_by=by,
+                decided_at=at or _now(),
+                submission_id=latest,
+            )
+            session.add(row)
+            session.commit()
+            return row.id
+
+    # ---- runs ------------------------------------------------------------------------------
+
+    def start_run(self, period: str, at: datetime | None = None) -> int:
+        with self._sessions() as session:
+            row = RunRow(period=str(Period(period)), started_at=at or _now())
+            session.add(row)
+            session.commit()
+            return row.id
+
+    def finish_run(self, run_id: int, counts: Mapping[str, int], at: datetime | None = None) -> None:
+        unknown = set(counts) - set(RUN_COUNT_KEYS)
+        if unknown:
+            raise ValueError(f"unknown run counts: {sorted(unknown)}")
+        with self._sessions() as session:
+            row = session.get(RunRow, run_id)
+            if row is None:
+                raise ValueError(f"no run {run_id}")
+            row.finished_at = at or _now()
+            for key, value in counts.items():
+                setattr(row, key, int(value))
+            session.commit()
+
+    def last_run(self, period: str | None = None) -> Run | None:
+        """The latest finished run (of ``period`` if given): its start is the "time of data"."""
+        stmt = select(RunRow).where(RunRow.finished_at.is_not(None))
+        if period is not None:
+            stmt = stmt.where(RunRow.period == str(Period(period)))
+        with self._sessions() as session:
+            row = session.scalar(stmt.order_by(RunRow.started_at.desc(), RunRow.id.desc()).limit(1))
+            if row is None:
+                return None
+            counts = {key: getattr(row, key) for key in RUN_COUNT_KEYS}
+            return Run(row.id, row.period, row.started_at, row.finished_at, counts)
+
+    def latest_received_at(self, period: str | None = None) -> datetime | None:
+        """When the newest recorded file was received (compare with ``last_run().started_at``)."""
+        stmt = select(func.max(Submission.received_at))
+        if period is not None:
+            stmt = stmt.where(Submission.period == str(Period(period)))
+        with self.engine.connect() as conn:
+            value = conn.execute(stmt).scalar()
+        return _aware(value) if value is not None else None
+
+    # ---- queries for the consolidation -----------------------------------------------------
+
+    def _frame(self, stmt: Any, columns: tuple[str, ...]) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return pd.DataFrame([tuple(r) for r in rows], columns=list(columns), dtype=object)
+
+    def current_returns(self, period: str) -> pd.DataFrame:
+        """The current accepted return of each township: CURRENT_META + one column per indicator.
+
+        Counts are nullable integers, money floats (万元); a blank value stays blank.
+        """
+        period = str(Period(period))
+        meta = self._frame(
+            select(CurrentReturn.township_code, Submission.id, Submission.file_name, Submission.received_at)
+            .join(Submission, Submission.id == CurrentReturn.submission_id)
+            .where(CurrentReturn.period == period)
+            .order_by(CurrentReturn.township_code),
+            CURRENT_META,
+        )
+        # Raw decimal strings: converting 100k+ values through Decimal objects is needlessly slow.
+        values = self._frame(
+            select(SummaryValue.submission_id, SummaryValue.indicator, sa.type_coerce(SummaryValue.value, String))
+            .join(CurrentReturn, CurrentReturn.submission_id == SummaryValue.submission_id)
+            .where(CurrentReturn.period == period),
+            ("submission_id", "indicator", "value"),
+        )
+        wide = values.pivot(index="submission_id", columns="indicator", values="value").reindex(columns=list(INDICATOR_CODES))
+        out = meta.join(wide, on="submission_id")
+        for code in INDICATOR_CODES:
+            number = pd.to_numeric(out[code], errors="coerce")
+            out[code] = number.astype("float64") if code in MONEY_CODES else number.astype("Int64")
+        out["received_at"] = pd.to_datetime(out["received_at"], utc=True)
+        return out
+
+    def submissions(self, period: str) -> pd.DataFrame:
+        """Every file recorded for ``period`` (history included), oldest first."""
+        period = str(Period(period))
+        s = Submission
+        stmt = (
+            select(
+                s.id, s.township_code, s.township_name, s.file_name, s.source, s.sha256, s.size, s.received_at,
+                s.status, s.error_count, s.warning_count, CurrentReturn.submission_id.is_not(None),
+            )
+            .outerjoin(CurrentReturn, CurrentReturn.submission_id == s.id)
+            .where(s.period == period)
+            .order_by(s.received_at, s.id)
+        )
+        out = self._frame(stmt, SUBMISSION_COLUMNS)
+        out["received_at"] = pd.to_datetime(out["received_at"], utc=True)
+        out["is_current"] = out["is_current"].astype(bool)
+        return out
+
+    def latest_findings(self, period: str) -> pd.DataFrame:
+        """Every finding of each township's latest submission (by received time) for ``period``."""
+        s = Submission
+        sub = _latest_per_township(
+            s.id, s.township_code, s.file_name, s.findings,
+            table=s, order=(s.received_at.desc(), s.id.desc()), where=s.period == str(Period(period)),
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(sub.c.township_code, sub.c.id, sub.c.file_name, sub.c.findings)
+                .where(sub.c.rn == 1)
+                .order_by(sub.c.township_code)
+            ).all()
+        records = [
+            {"township_code": code, "submission_id": sid, "file_name": name, **finding}
+            for code, sid, name, findings in rows
+            for finding in findings or []
+        ]
+        return pd.DataFrame(records, columns=list(FINDING_COLUMNS), dtype=object)
+
+    def roster_units(self, period: str) -> pd.DataFrame:
+        """USCC and name of every roster unit of the current returns of ``period``."""
+        stmt = (
+            select(CurrentReturn.township_code, RosterUnit.submission_id, RosterUnit.row, RosterUnit.uscc, RosterUnit.name)
+            .join(RosterUnit, RosterUnit.submission_id == CurrentReturn.submission_id)
+            .where(CurrentReturn.period == str(Period(period)))
+            .order_by(CurrentReturn.township_code, RosterUnit.row)
+        )
+        return self._frame(stmt, UNIT_COLUMNS)
+
+    def latest_decisions(self, period: str) -> pd.DataFrame:
+        """The latest county decision per township for ``period``."""
+        d = DecisionRow
+        sub = _latest_per_township(
+            d.township_code, d.decision, d.reason, d.decided_by, d.decided_at,
+            table=d, order=(d.decided_at.desc(), d.id.desc()), where=d.period == str(Period(period)),
+        )
+        stmt = select(*(sub.c[c] for c in DECISION_COLUMNS)).where(sub.c.rn == 1).order_by(sub.c.township_code)
+        out = self._frame(stmt, DECISION_COLUMNS)
+        out["decided_at"] = pd.to_datetime(out["decided_at"], utc=True)
+        return out
+
+    def load_inputs(self, period: str) -> Inputs:
+        period = str(Period(period))
+        return Inputs(
+            period=period,
+            current=self.current_returns(period),
+            previous=self.current_returns(Period(period).previous()),
+            submissions=self.submissions(period),
+            findings=self.latest_findings(period),
+            units=self.roster_units(period),
+            decisions=self.latest_decisions(period),
+        )
+
+
+def _aware(value: datetime) -> datetime:
+    """A datetime as the store compares it: aware UTC (naive means Beijing time)."""
+    return (value if value.tzinfo else value.replace(tzinfo=LOCAL_TZ)).astimezone(timezone.utc)
