@@ -30,7 +30,7 @@ import pandas as pd
 
 from schemas.county import CountyConfig
 from schemas.findings import Finding, Severity, warning
-from schemas.indicators import BY_CODE, INDICATORS, RATES
+from schemas.indicators import BY_CODE, INDICATORS, MONEY_UNIT, RATES
 from schemas.models import Period
 
 # China has one time zone and no daylight saving time, so a fixed offset is exact and needs no
@@ -278,9 +278,10 @@ def _status(config: CountyConfig, inputs: Inputs, due: date | None) -> pd.DataFr
 
 
 def _fmt(value: float, unit: str) -> str:
+    """A value for a message: rates ("" unit) as percent, 万元 with 2 decimals, counts whole."""
     if unit == "":
         return f"{value:.1%}"
-    if unit == "万元":
+    if unit == MONEY_UNIT:
         return f"{value:,.2f}{unit}"
     return f"{int(value):,}{unit}"
 

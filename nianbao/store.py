@@ -322,13 +322,10 @@ class Store:
         Idempotent per (sha256, township, period). A valid file received later than the
         current return becomes current; a rejected or unreadable one never does.
         """
-        status = (
-            FileStatus.UNREADABLE
-            if not report.readable or ret is None
-            else FileStatus.REJECTED
-            if report.errors
-            else FileStatus.ACCEPTED
-        )
+        if not report.readable or ret is None:
+            status = FileStatus.UNREADABLE
+        else:
+            status = FileStatus.REJECTED if report.errors else FileStatus.ACCEPTED
         cover = ret.cover if ret is not None else None
         township = (report.township or (cover.township_code if cover else None) or "").strip()
         period = _period_or_blank(report.period or (cover.period if cover else None))
