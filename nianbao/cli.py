@@ -66,6 +66,50 @@ def validate(
     raise typer.Exit(worst)
 
 
+@app.command()
+def template(
+    township: str | None = typer.Option(None, "--township", help="乡镇代码，如 419901100"),
+    all_townships: bool = typer.Option(False, "--all", help="为县配置中的每个乡镇各生成一个模板"),
+    period: str | None = typer.Option(None, "--period", help="报告期，如 2025 或 2025H1（默认：县配置中最新的报告期）"),
+    out: Path | None = typer.Option(None, "-o", "--out", help="输出文件；与 --all 同用时为输出目录"),
+    config: Path | None = typer.Option(None, "--config", help="县配置文件 county.toml（默认：示例县）"),
+) -> None:
+    """生成乡镇年报填报模板（.xlsx），完全由指标目录生成。"""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.progress import Progress
+
+    from schemas.county import DEMO_CONFIG, ConfigError, load_county
+    from workbooks.template import county_period, template_filename, write_county_templates, write_template
+
+    console = Console()
+
+    def fail(message: str) -> None:
+        console.print(f"[red]错误：[/red]{escape(message)}", soft_wrap=True)
+        raise typer.Exit(1)
+
+    if all_townships == (township is not None):
+        fail("请用 --township 指定一个乡镇代码，或用 --all 为全部乡镇生成模板（二者选一）")
+    try:
+        county = load_county(config or DEMO_CONFIG)
+        period = county_period(county, period)
+    except (ConfigError, ValueError) as exc:
+        fail(str(exc))
+    if all_townships:
+        out_dir = out or Path("模板")
+        with Progress(console=console) as progress:
+            task = progress.add_task(f"生成{period}年报模板", total=len(county.townships))
+            paths = write_county_templates(county, period, out_dir, on_written=lambda _: progress.advance(task))
+        console.print(f"已生成 {len(paths)} 个乡镇的{period}年报模板，保存在：{escape(str(out_dir))}", soft_wrap=True)
+        return
+    unit = county.township(township)
+    if unit is None:
+        examples = "、".join(f"{t.code} {t.name}" for t in county.townships[:3])
+        fail(f"找不到乡镇代码「{township}」：{county.county_name}的县配置中没有这个乡镇（例如：{examples}）")
+    path = write_template(out or Path(template_filename(unit, period)), unit, period)
+    console.print(f"已生成{unit.name}（{unit.code}）{period}年报模板：{escape(str(path))}", soft_wrap=True)
+
+
 def main() -> None:
     app()
 
