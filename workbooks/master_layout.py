@@ -387,6 +387,27 @@ def reviews_from_columns(columns: Mapping[str, Sequence[Any]]) -> dict[str, Revi
     return reviews
 
 
+def _review_matches(sheet: SheetData, reviews: Mapping[str, Review]) -> dict[int, tuple[str, Review]]:
+    """Row index -> (township code, review) for the rows whose entry is put back."""
+    if sheet.key is None or not any(col.editable for col in sheet.columns):
+        return {}
+    key = sheet.column_index(sheet.key) - 1
+    file_col = sheet.column_index("file_name") - 1
+    received_col = sheet.column_index("last_received") - 1
+    matches = {}
+    for i, row in enumerate(sheet.rows):
+        code = normalize_code(row.values[key])
+        kept = reviews.get(code)
+        if kept is not None and kept.is_about(row.values[file_col], row.values[received_col]):
+            matches[i] = (code, kept)
+    return matches
+
+
+def kept_reviews(sheets: Sequence[SheetData], reviews: Mapping[str, Review]) -> dict[str, Review]:
+    """The entries :func:`with_reviews` puts back, by township code."""
+    return {code: kept for sheet in sheets for code, kept in _review_matches(sheet, reviews).values()}
+
+
 def with_reviews(sheets: Sequence[SheetData], reviews: Mapping[str, Review]) -> list[SheetData]:
     """The sheets with county staff's 审核意见/审核理由 put back, matched by township code.
 
@@ -397,26 +418,19 @@ def with_reviews(sheets: Sequence[SheetData], reviews: Mapping[str, Review]) -> 
     staff typed before the approval flow picked it up. A blank cell does not clear a stored
     decision. Rows of townships no longer listed are dropped with their entries.
     """
-    if not reviews:
-        return list(sheets)
     out = []
     for sheet in sheets:
-        editable = [i for i, col in enumerate(sheet.columns) if col.editable]
-        if not editable or sheet.key is None:
+        matches = _review_matches(sheet, reviews)
+        if not matches:
             out.append(sheet)
             continue
-        key = sheet.column_index(sheet.key) - 1
-        file_col = sheet.column_index("file_name") - 1
-        received_col = sheet.column_index("last_received") - 1
-        rows = []
-        for row in sheet.rows:
-            kept = reviews.get(normalize_code(row.values[key]))
-            if kept is not None and kept.is_about(row.values[file_col], row.values[received_col]):
-                values = list(row.values)
-                for i, value in zip(editable, (kept.decision, kept.reason)):
-                    values[i] = value or None
-                row = dataclasses.replace(row, values=tuple(values))
-            rows.append(row)
+        editable = [i for i, col in enumerate(sheet.columns) if col.editable]
+        rows = list(sheet.rows)
+        for i, (_, kept) in matches.items():
+            values = list(rows[i].values)
+            for col, value in zip(editable, (kept.decision, kept.reason)):
+                values[col] = value or None
+            rows[i] = dataclasses.replace(rows[i], values=tuple(values))
         out.append(dataclasses.replace(sheet, rows=tuple(rows)))
     return out
 
@@ -751,6 +765,7 @@ __all__ = [
     "plain",
     "REVIEW_NAMES",
     "Review",
+    "kept_reviews",
     "reviews_from_columns",
     "stamp",
     "with_reviews",
