@@ -110,6 +110,103 @@ def template(
     console.print(f"已生成{unit.name}（{unit.code}）{period}年报模板：{escape(str(path))}", soft_wrap=True)
 
 
+def _settings(config: Path | None, inbox: str | None, db: str | None, out: str | None, outbox: str | None):
+    from nianbao.pipeline import Settings
+
+    base = Settings()
+    return Settings(
+        config=str(config or base.config),
+        inbox=inbox or base.inbox,
+        db=db or base.db,
+        out=out or base.out,
+        outbox=outbox or base.outbox,
+    )
+
+
+def _run_flow(settings, period: str | None) -> None:
+    from flows.nightly import nightly
+    from nianbao.console import console
+    from nianbao.summary import status_line
+    from schemas.county import ConfigError
+
+    try:
+        result = nightly(
+            period=period,
+            config=settings.config,
+            inbox=settings.inbox,
+            db=settings.db,
+            out=settings.out,
+            outbox=settings.outbox,
+            show_progress=True,
+        )
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2)
+    console.print(f"[bold]{status_line(result.consolidation)}[/]")
+    console.print(f"本次收到文件 {result.seen} 个，新文件 {result.new} 个（接收 {result.accepted}，退回 {result.rejected}）")
+    console.print(f"汇总工作簿：[cyan]{Path(result.master).resolve()}[/]")
+    console.print(f"回执（{len(result.receipts)} 份）：[cyan]{Path(settings.outbox).resolve()}[/]")
+
+
+_INBOX_HELP = "收件箱（本地文件夹或 fsspec 地址，如 smb://server/share/年报）"
+_DB_HELP = "数据库地址（默认 SQLite 文件；也可用 postgresql+psycopg://…）"
+
+
+@app.command()
+def run(
+    period: str | None = typer.Option(None, "--period", help="报告期，如 2025；默认为配置中最近的报告期"),
+    config: Path | None = typer.Option(None, "--config", help="县配置文件（默认：演示县）"),
+    inbox: str | None = typer.Option(None, "--inbox", help=_INBOX_HELP),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    out: str | None = typer.Option(None, "--out", help="汇总工作簿所在文件夹"),
+    outbox: str | None = typer.Option(None, "--outbox", help="回执输出文件夹"),
+) -> None:
+    """立即运行一次汇总流程（收取 → 审核 → 入库 → 汇总 → 发布）。"""
+    _run_flow(_settings(config, inbox, db, out, outbox), period)
+
+
+@app.command()
+def serve(
+    cron: str = typer.Option("0 2 * * *", "--cron", help="运行时间（cron 表达式），默认每天 02:00"),
+    timezone: str = typer.Option("Asia/Shanghai", "--timezone", help="时区"),
+    period: str | None = typer.Option(None, "--period", help="报告期；默认为配置中最近的报告期"),
+    config: Path | None = typer.Option(None, "--config", help="县配置文件（默认：演示县）"),
+    inbox: str | None = typer.Option(None, "--inbox", help=_INBOX_HELP),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    out: str | None = typer.Option(None, "--out", help="汇总工作簿所在文件夹"),
+    outbox: str | None = typer.Option(None, "--outbox", help="回执输出文件夹"),
+) -> None:
+    """注册并运行每晚自动汇总（Prefect 部署），按 Ctrl+C 停止。"""
+    from flows.nightly import nightly
+    from prefect.schedules import Cron
+
+    s = _settings(config, inbox, db, out, outbox)
+    params = {"period": period, "config": str(Path(s.config).resolve()), "inbox": s.inbox, "db": s.db, "out": s.out, "outbox": s.outbox}
+    typer.echo(f"每晚汇总已注册：{cron}（{timezone}），收件箱 {s.inbox}。在 Prefect 界面查看运行情况。")
+    nightly.serve(name="nianbao-nightly", schedules=[Cron(cron, timezone=timezone)], parameters=params)
+
+
+@app.command()
+def demo(
+    directory: Path = typer.Option(Path("demo"), "--dir", help="演示县的目录"),
+) -> None:
+    """生成演示县（配置、两年的报表，含错误、逾期、未报、重报）并运行一次汇总。"""
+    from nianbao.console import console
+    from nianbao.demo import build_demo
+
+    with console.status("正在生成演示县的报表……"):
+        plan = build_demo(directory)
+    console.print(f"演示县：{plan.county.county_name}，{len(plan.county.townships)} 个乡镇，收件箱 {plan.inbox.resolve()}")
+    settings = _settings(
+        plan.config_path,
+        str(plan.inbox),
+        f"sqlite:///{(directory / 'nianbao.db').resolve()}",
+        str(directory / "out"),
+        str(directory / "outbox"),
+    )
+    _run_flow(settings, None)
+
+
 def main() -> None:
     app()
 

@@ -376,6 +376,11 @@ class Store:
             session.commit()
             return Recorded(sub.id, False, status, current, superseded)
 
+    def known_hashes(self) -> set[str]:
+        """sha256 of every file ever recorded: the flow skips re-validating these."""
+        with self._sessions() as session:
+            return set(session.scalars(select(Submission.sha256).distinct()))
+
     def _known(self, session: Session, sha256: str, township: str, period: str) -> Recorded | None:
         row = session.execute(
             select(Submission.id, Submission.status, CurrentReturn.submission_id)

@@ -1,0 +1,90 @@
+"""The nightly consolidation flow: extract → validate → store → consolidate → publish.
+
+Tasks are short verbs over ``nianbao.pipeline``; files are validated and stored in batches (one
+task per batch, not per file) so orchestration stays a small share of the run and only one
+batch of parsed returns is in memory at a time. Retries with backoff only where the network
+is: listing the inbox and publishing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NONE
+from prefect.tasks import exponential_backoff
+from rich.progress import Progress
+
+from nianbao import pipeline
+from nianbao.consolidate import Consolidation
+from nianbao.inbox import InboxFile
+from nianbao.pipeline import WORK, RunResult, Settings, Stored
+from nianbao.store import Store, open_store
+from nianbao.summary import findings_table, summary_markdown
+from schemas.county import CountyConfig, load_county
+
+FINDINGS_ARTIFACT = "nianbao-findings"
+SUMMARY_ARTIFACT = "nianbao-summary"
+
+
+@task(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), cache_policy=NONE)
+def extract(inbox: str) -> list[InboxFile]:
+    with WORK:
+        return pipeline.extract(inbox)
+
+
+@task(cache_policy=NONE)
+def validate_and_store(batch: list[InboxFile], county: CountyConfig, known: set[str], store: Store) -> list[Stored]:
+    with WORK:
+        return pipeline.store_files(store, pipeline.validate_files(batch, county, known))
+
+
+@task(cache_policy=NONE)
+def consolidate(store: Store, county: CountyConfig, period: str, as_of: datetime) -> Consolidation:
+    with WORK:
+        return pipeline.consolidate_period(store, county, period, as_of)
+
+
+@task(retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=2), cache_policy=NONE)
+def publish(c: Consolidation, stored: list[Stored], county: CountyConfig, settings: Settings) -> RunResult:
+    with WORK:
+        result = RunResult(c.period, pipeline.publish_master(c, settings.master_path(county, c.period)), consolidation=c)
+        result.receipts = pipeline.publish_receipts(stored, county, Path(settings.outbox))
+    create_table_artifact(key=FINDINGS_ARTIFACT, table=findings_table(c), description=f"{c.county_name}{c.period} 审核问题")
+    create_markdown_artifact(key=SUMMARY_ARTIFACT, markdown=summary_markdown(c, result), description=f"{c.county_name}{c.period} 汇总")
+    return result
+
+
+@flow(name="nianbao-nightly", log_prints=True)
+def nightly(
+    period: str | None = None,
+    config: str = Settings.config,
+    inbox: str = Settings.inbox,
+    db: str = Settings.db,
+    out: str = Settings.out,
+    outbox: str = Settings.outbox,
+    batch_size: int = Settings.batch_size,
+    show_progress: bool = False,
+) -> RunResult:
+    settings = Settings(config=config, inbox=inbox, db=db, out=out, outbox=outbox, batch_size=batch_size)
+    logger = get_run_logger()
+    county = load_county(settings.config)
+    period = period or county.latest_period
+    store = open_store(settings.db)
+    try:
+        files = extract(settings.inbox)
+        known = store.known_hashes()
+        stored: list[Stored] = []
+        with Progress(disable=not show_progress, transient=True) as progress:
+            bar = progress.add_task("审核报表", total=len(files))
+            for batch in pipeline.batches(files, settings.batch_size):
+                stored += validate_and_store(list(batch), county, known, store)
+                progress.advance(bar, len(batch))
+        c = consolidate(store, county, period, pipeline.now_local())
+        result = pipeline.summarize(publish(c, stored, county, settings), files, stored)
+        logger.info("收到 %d 个文件，新文件 %d 个（接收 %d，退回 %d）；汇总表：%s", result.seen, result.new, result.accepted, result.rejected, result.master)
+        return result
+    finally:
+        store.close()

@@ -1,0 +1,200 @@
+"""The plain functions behind the nightly flow: extract → validate → store → consolidate → publish.
+
+The Prefect flow (``flows/nightly.py``) only orchestrates these; the xlwings add-in calls the
+same ones. Only the edges touch the inbox, the database and Excel files.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from nianbao.consolidate import Consolidation, consolidate, local_naive
+from nianbao.inbox import InboxFile, list_returns, local_copy, sha256_of
+from nianbao.store import Recorded, Store, open_store
+from nianbao.validate import check_file
+from schemas.county import DEMO_CONFIG, CountyConfig, load_county
+from schemas.findings import Report
+from schemas.models import TownshipReturn
+from workbooks.master import write_master
+from workbooks.receipt import ReceiptInfo, receipt_name, write_receipt
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where everything lives. The defaults are the embedded, single-machine set-up."""
+
+    config: str = str(DEMO_CONFIG)
+    inbox: str = "workbooks/inbox"  # an fsspec URL: a folder, smb://, sftp://, s3:// …
+    db: str = "sqlite:///workbooks/nianbao.db"  # or postgresql+psycopg://user@host/db
+    out: str = "workbooks/out"  # the master workbook goes here
+    outbox: str = "workbooks/outbox"  # receipts (回执) for the townships
+    batch_size: int = 50
+
+    def master_path(self, county: CountyConfig, period: str) -> Path:
+        return Path(self.out) / master_name(county, period)
+
+
+def master_name(county: CountyConfig, period: str) -> str:
+    return f"{county.county_name}{period}工会年报汇总.xlsx"
+
+
+@dataclass
+class Stopwatch:
+    """Time spent inside the plain functions, so a benchmark can tell orchestration apart."""
+
+    seconds: float = 0.0
+
+    def __enter__(self) -> "Stopwatch":
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds += time.perf_counter() - self._t0
+
+
+WORK = Stopwatch()
+
+
+@dataclass(frozen=True)
+class Received:
+    file: InboxFile
+    sha256: str
+    report: Report
+    ret: TownshipReturn | None
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A recorded file, without its parsed return (kept small: the flow streams batches)."""
+
+    file: InboxFile
+    sha256: str
+    report: Report
+    recorded: Recorded
+
+
+@dataclass
+class RunResult:
+    period: str
+    master: Path
+    receipts: list[Path] = field(default_factory=list)
+    seen: int = 0
+    new: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    consolidation: Consolidation | None = None
+
+
+def now_local() -> datetime:
+    """The run time as county staff read it (naive Beijing time, what Excel can hold)."""
+    return local_naive(datetime.now(timezone.utc))
+
+
+def batches(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), max(1, size)):
+        yield items[start : start + size]
+
+
+def extract(inbox: str) -> list[InboxFile]:
+    return list_returns(inbox)
+
+
+def validate_files(files: Iterable[InboxFile], county: CountyConfig, known: set[str]) -> list[Received]:
+    """Validate the files not seen before. One bad file yields a finding, never an exception."""
+    out = []
+    for file in files:
+        with local_copy(file) as path:
+            digest = sha256_of(path)
+            if digest in known:
+                continue
+            checked = check_file(path, county=county, name=file.name)
+        out.append(Received(file, digest, checked.report, checked.ret))
+    return out
+
+
+def store_files(store: Store, received: Iterable[Received]) -> list[Stored]:
+    stored = []
+    for r in received:
+        recorded = store.record(
+            r.report,
+            r.ret,
+            sha256=r.sha256,
+            size=r.file.size,
+            file_name=r.file.name,
+            source=r.file.url,
+            received_at=r.file.modified,
+        )
+        stored.append(Stored(r.file, r.sha256, r.report, recorded))
+    return stored
+
+
+def consolidate_period(store: Store, county: CountyConfig, period: str, as_of: datetime) -> Consolidation:
+    """Consolidate from the store (never by re-reading returns) and record the run."""
+    run_id = store.start_run(period, at=as_of)
+    c = consolidate(county, store.load_inputs(period), as_of)
+    store.finish_run(run_id, c.run_counts())
+    return c
+
+
+def publish_master(c: Consolidation, path: Path) -> Path:
+    return write_master(c, path)
+
+
+def publish_receipts(stored: Iterable[Stored], county: CountyConfig, outbox: Path) -> list[Path]:
+    """One receipt per township and period for what it sent in this run (the latest file wins)."""
+    latest: dict[str, Stored] = {}
+    for s in stored:
+        if s.recorded.already_known:
+            continue
+        key = f"{s.report.township}_{s.report.period}" if s.report.township else f"未识别_{Path(s.file.name).stem}"
+        if key not in latest or latest[key].file.modified <= s.file.modified:
+            latest[key] = s
+    paths = []
+    for key, s in sorted(latest.items()):
+        town = county.township(s.report.township or "")
+        name = receipt_name(s.report.township, town.name, s.report.period or "") if town else f"{key}_回执.xlsx"
+        info = ReceiptInfo(
+            township_name=town.name if town else "（未识别的乡镇）",
+            period=s.report.period or "",
+            file_name=s.file.name,
+            sha256=s.sha256,
+            received_at=local_naive(s.file.modified),
+            accepted=s.report.valid,
+        )
+        with local_copy(s.file) as source:
+            paths.append(write_receipt(source, s.report, info, Path(outbox) / name))
+    return paths
+
+
+def run_once(settings: Settings, period: str | None = None, as_of: datetime | None = None) -> RunResult:
+    """The whole job without Prefect: used by the add-in and as the benchmark's baseline."""
+    county = load_county(settings.config)
+    period = period or county.latest_period
+    store = open_store(settings.db)
+    try:
+        files = extract(settings.inbox)
+        known = store.known_hashes()
+        stored: list[Stored] = []
+        for batch in batches(files, settings.batch_size):
+            stored += store_files(store, validate_files(batch, county, known))
+        c = consolidate_period(store, county, period, as_of or now_local())
+        result = RunResult(period, publish_master(c, settings.master_path(county, period)), consolidation=c)
+        result.receipts = publish_receipts(stored, county, Path(settings.outbox))
+        return summarize(result, files, stored)
+    finally:
+        store.close()
+
+
+def summarize(result: RunResult, files: Sequence[InboxFile], stored: Sequence[Stored]) -> RunResult:
+    result.seen = len(files)
+    result.new = sum(1 for s in stored if not s.recorded.already_known)
+    result.accepted = sum(1 for s in stored if s.report.valid and not s.recorded.already_known)
+    result.rejected = result.new - result.accepted
+    return result

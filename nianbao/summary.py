@@ -1,0 +1,44 @@
+"""Short Chinese summaries of a run: for the terminal, the Prefect UI artifacts and the add-in."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from nianbao.consolidate import Consolidation, TownshipStatus
+
+if TYPE_CHECKING:
+    from nianbao.pipeline import RunResult
+
+
+def _pct(value: float) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1%}"
+
+
+def status_line(c: Consolidation) -> str:
+    counts = c.status_counts
+    parts = [f"{s.value} {counts.get(s.value, 0)}" for s in TownshipStatus]
+    return f"应报 {len(c.status)} 个乡镇：" + "，".join(parts) + f"；报送率 {_pct(c.completeness)}，及时率 {_pct(c.timeliness)}"
+
+
+def findings_table(c: Consolidation) -> list[dict]:
+    """Every finding as rows for a Prefect table artifact (messages are already masked)."""
+    columns = ["township_name", "file_name", "severity", "code", "sheet", "cell", "message"]
+    return c.findings[columns].fillna("").astype(str).to_dict("records")
+
+
+def summary_markdown(c: Consolidation, result: "RunResult") -> str:
+    missing = c.status.loc[c.status["status"] == TownshipStatus.MISSING.value, "township_name"].tolist()
+    sent_back = c.status.loc[c.status["status"] == TownshipStatus.SENT_BACK.value, "township_name"].tolist()
+    lines = [
+        f"# {c.county_name} {c.period} 工会年报汇总",
+        "",
+        f"- 数据截至：{c.as_of:%Y-%m-%d %H:%M}",
+        f"- {status_line(c)}",
+        f"- 本次收到文件 {result.seen} 个，其中新文件 {result.new} 个（接收 {result.accepted}，退回 {result.rejected}）",
+        f"- 未报：{'、'.join(missing) or '无'}",
+        f"- 退回：{'、'.join(sent_back) or '无'}",
+        f"- 审核问题 {len(c.findings)} 条",
+        f"- 汇总表：`{result.master}`",
+    ]
+    return "\n".join(lines)
