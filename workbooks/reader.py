@@ -1,0 +1,484 @@
+"""Read a township return (.xlsx, .xlsm, .xls, .ods) into raw cell values, fast.
+
+Values come from python-calamine; for .xlsx/.xlsm the defined names are taken from
+``xl/workbook.xml`` alone (openpyxl is never used here). Every input is located by its anchor,
+the thing a person sees next to it: the indicator code in the 代码 column, the cover label to
+its left, the table header above. The defined names are the first guess (a table's named range
+is used as is when its header sits right above it; the summary's names give the columns when
+its header row is gone), so a row inserted in Excel (which moves names) and one inserted by a
+tool that does not move names read the same, and .xls/.ods files written by other tools
+(no names) are read by anchors alone. A missing or duplicated anchor rejects the file as
+``file.moved_inputs``: a value is never taken from a cell whose meaning is in doubt.
+
+No coercion happens here: values are what calamine returns (str/int/float/bool/date/datetime),
+an empty cell is ``None``, and an input cell holding a formula without a cached result becomes
+:class:`schemas.coerce.FormulaWithoutValue`. Coercion and rules are the schema's job.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import python_calamine
+from python_calamine import CalamineWorkbook
+
+from schemas.coerce import FormulaWithoutValue, is_blank
+from schemas.indicators import INDICATORS, RATES
+from schemas.version import TEMPLATE_VERSION, schema_fingerprint
+from workbooks import layout as L
+
+_CONTENT_BY_SUFFIX = {".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xls", ".ods": "ods"}
+SUPPORTED = tuple(_CONTENT_BY_SUFFIX)
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ZIP_MAGIC = b"PK\x03\x04"
+_NS = {
+    "m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+    "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+    "pr": "http://schemas.openxmlformats.org/package/2006/relationships",
+}
+_HINT = "请不要插入或删除行、列，不要修改代码列、标签和表头；请在县里下发的模板中重新填写后报送"
+
+
+class ReturnReadError(Exception):
+    """A file that cannot be read as a return. ``code`` is stable, ``message`` Chinese."""
+
+    def __init__(self, code: str, message: str, sheet: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.sheet = sheet
+
+    def finding(self):
+        """The error as a validation finding (for reports)."""
+        from schemas.findings import error
+
+        return error(self.code, self.message, sheet=self.sheet)
+
+
+@dataclass
+class RawReturn:
+    path: Path
+    meta: dict[str, str]
+    cover: dict[str, object]
+    summary: dict[str, object]
+    roster: list[dict[str, object]]
+    ledger: list[dict[str, object]]
+    cells: L.CellMap = field(repr=False)
+
+    @property
+    def township_code(self) -> str | None:
+        """The cover's township code (as typed), else the one the template was made for."""
+        code = self.cover.get("township_code")
+        return str(code).strip() if not is_blank(code) else self.meta.get("township_code")
+
+    def values(self) -> dict:
+        """The raw values in the shape :func:`workbooks.sample.sample_return` produces."""
+        return {"cover": self.cover, "summary": self.summary, "roster": self.roster, "ledger": self.ledger}
+
+
+# --------------------------------------------------------------------------------------------
+# opening
+
+
+def _sniff(path: Path) -> str:
+    """'xlsx' | 'xls' | 'ods' by content (people rename files), else a ReturnReadError."""
+    if path.suffix.lower() not in SUPPORTED:
+        raise ReturnReadError(
+            "file.not_return",
+            f"文件「{path.name}」的类型不受支持（{path.suffix or '无扩展名'}），请报送 .xlsx、.xls 或 .ods 格式的年报",
+        )
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except FileNotFoundError:
+        raise ReturnReadError("file.unreadable", f"找不到文件「{path}」") from None
+    except OSError as exc:
+        raise ReturnReadError("file.unreadable", f"无法打开文件「{path.name}」：{exc.strerror or exc}") from None
+    if head.startswith(_OLE_MAGIC):
+        return "xls"
+    if head.startswith(_ZIP_MAGIC):
+        return "zip"
+    raise ReturnReadError("file.unreadable", f"文件「{path.name}」已损坏或不是 Excel 文件，无法打开；请用 Excel 或 WPS 打开确认后重新保存报送")
+
+
+def _unreadable(path: Path, detail: object = "") -> ReturnReadError:
+    text = str(detail)
+    if "password" in text.lower() or "encrypt" in text.lower():
+        return ReturnReadError("file.unreadable", f"文件「{path.name}」设置了打开密码，请取消密码后重新报送")
+    return ReturnReadError("file.unreadable", f"文件「{path.name}」已损坏或格式不正确，无法读取；请用 Excel 或 WPS 打开后另存为 .xlsx 再报送")
+
+
+@dataclass
+class _Package:
+    """What the zip of an .xlsx says about names and sheet parts (empty for .xls/.ods)."""
+
+    zf: zipfile.ZipFile | None = None
+    names: dict[str, L.Ref] = field(default_factory=dict)
+    sheet_rids: dict[str, str] = field(default_factory=dict)
+    targets: dict[str, str] | None = None  # relationship id -> part, read when first needed
+
+    def sheet_xml(self, sheet: str) -> bytes | None:
+        rid = self.sheet_rids.get(sheet)
+        if self.zf is None or rid is None:
+            return None
+        if self.targets is None:
+            rels = ET.fromstring(self.zf.read("xl/_rels/workbook.xml.rels"))
+            self.targets = {rel.get("Id", ""): rel.get("Target", "") for rel in rels.findall("pr:Relationship", _NS)}
+        target = self.targets.get(rid)
+        if target is None:
+            return None
+        return self.zf.read(target.lstrip("/") if target.startswith("/") else f"xl/{target}")
+
+
+def _package(path: Path) -> tuple[str, _Package]:
+    try:
+        zf = zipfile.ZipFile(path)
+        members = set(zf.namelist())
+        if "xl/workbook.xml" not in members:
+            if "mimetype" in members and b"spreadsheet" in zf.read("mimetype"):
+                zf.close()
+                return "ods", _Package()
+            raise ReturnReadError("file.not_return", f"文件「{path.name}」不是电子表格（可能是 Word 等其他文件），不是乡镇工会年报")
+        root = ET.fromstring(zf.read("xl/workbook.xml"))
+    except (zipfile.BadZipFile, ET.ParseError, KeyError, OSError) as exc:
+        raise _unreadable(path, exc) from None
+    names = {}
+    for dn in root.iterfind("m:definedNames/m:definedName", _NS):
+        if dn.get("localSheetId") is None and dn.text:
+            ref = L.Ref.parse(dn.text)
+            if ref is not None:
+                names[dn.get("name", "").upper()] = ref
+    rids = {s.get("name", ""): s.get(f"{{{_NS['r']}}}id", "") for s in root.iterfind("m:sheets/m:sheet", _NS)}
+    return "xlsx", _Package(zf, names, rids)
+
+
+# --------------------------------------------------------------------------------------------
+# grids
+
+
+class _Grid:
+    """A sheet's values as calamine returns them, addressed 1-based; '' counts as empty."""
+
+    def __init__(self, name: str, rows: list[list]):
+        self.name = name
+        self.rows = rows
+
+    def get(self, row: int, col: int) -> object:
+        if 1 <= row <= len(self.rows):
+            line = self.rows[row - 1]
+            if 1 <= col <= len(line):
+                value = line[col - 1]
+                return None if value == "" else value
+        return None
+
+    def text(self, row: int, col: int) -> str:
+        value = self.get(row, col)
+        return _anchor_text(value) if isinstance(value, str) else ""
+
+
+def _anchor_text(text: str) -> str:
+    """A label as typed, without white space or a trailing colon / required mark."""
+    return "".join(text.split()).rstrip("：:*＊")
+
+
+def _header_rows(grid: _Grid, first: str):
+    """(row, {text: col}) for every row that has a cell reading ``first``."""
+    for r, line in enumerate(grid.rows, start=1):
+        if not any(isinstance(v, str) and first in v for v in line):
+            continue
+        texts = [_anchor_text(v) if isinstance(v, str) else "" for v in line]
+        if first in texts:
+            yield r, {t: c for c, t in enumerate(texts, start=1) if t}
+
+
+# --------------------------------------------------------------------------------------------
+# locating inputs
+
+
+class _Problems:
+    """Inputs that could not be placed, reported together as file.moved_inputs."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []
+
+    def add(self, sheet: str, text: str) -> None:
+        self.items.append((sheet, text))
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        sheet = self.items[0][0]
+        shown = "；".join(f"「{s}」{t}" for s, t in self.items[:5])
+        more = f"（另有 {len(self.items) - 5} 处）" if len(self.items) > 5 else ""
+        raise ReturnReadError("file.moved_inputs", f"表格结构被改动，无法确定填写位置：{shown}{more}。{_HINT}", sheet)
+
+
+def _name_ref(names: dict[str, L.Ref], name: str, sheet: str) -> L.Ref | None:
+    ref = names.get(name.upper())
+    return ref if ref is not None and ref.sheet == sheet else None
+
+
+def _locate_summary(grid: _Grid, names: dict[str, L.Ref], problems: _Problems) -> dict[str, L.Position]:
+    """Indicator (and rate) code -> value cell: the one row carrying the code in the 代码 column,
+    in the 本期数值 column. The columns come from the header row; without one, from a defined
+    name whose row carries its code; else from the layout."""
+    sheet = grid.name
+    code_header, value_header = (L.SUMMARY_COLUMNS[L.SUMMARY_COL[k] - 1].header for k in ("code", "value"))
+    headers = [(r, cols) for r, cols in _header_rows(grid, code_header) if value_header in cols]
+    if len(headers) > 1:
+        problems.add(sheet, f"表头「{code_header}」「{value_header}」出现在第 {'、'.join(str(r) for r, _ in headers)} 行")
+        return {}
+    if headers:
+        code_col, value_col = headers[0][1][code_header], headers[0][1][value_header]
+    else:
+        code_col, value_col = _columns_from_names(grid, names) or (L.SUMMARY_COL["code"], L.SUMMARY_COL["value"])
+    rows_of: dict[str, list[int]] = {}
+    for r in range(1, len(grid.rows) + 1):
+        code = grid.text(r, code_col)
+        if code:
+            rows_of.setdefault(code, []).append(r)
+    cells: dict[str, L.Position] = {}
+    for ind in INDICATORS:
+        found = rows_of.get(ind.code, [])
+        if len(found) == 1:
+            cells[ind.code] = (sheet, found[0], value_col)
+            continue
+        where = f"代码列（{L.col_letter(code_col)} 列）中" + ("找不到" if not found else f"第 {'、'.join(map(str, found))} 行都是")
+        ref = _name_ref(names, L.indicator_name(ind.code), sheet)
+        pointed = f"，名称 {L.indicator_name(ind.code)} 指向 {L.a1(ref.row, ref.col)}" if ref is not None else ""
+        problems.add(sheet, f"指标 {ind.code}【{ind.label}】：{where}代码「{ind.code}」{pointed}")
+    for rate in RATES:
+        found = rows_of.get(rate.code, [])
+        cells[rate.code] = (sheet, found[0] if len(found) == 1 else L.SUMMARY_ROW_OF[rate.code], value_col)
+    return cells
+
+
+def _columns_from_names(grid: _Grid, names: dict[str, L.Ref]) -> tuple[int, int] | None:
+    """(code column, value column) from the first indicator name whose row carries its code."""
+    for ind in INDICATORS:
+        ref = _name_ref(names, L.indicator_name(ind.code), grid.name)
+        if ref is not None and 1 <= ref.row <= len(grid.rows):
+            for c in range(1, len(grid.rows[ref.row - 1]) + 1):
+                if grid.text(ref.row, c) == ind.code:
+                    return c, ref.col
+    return None
+
+
+def _locate_cover(grid: _Grid, problems: _Problems) -> dict[str, L.Position]:
+    """Cover field -> value cell: right of the one cell carrying the field's label (where a
+    template's name points unless rows or columns were moved)."""
+    sheet = grid.name
+    labels: dict[str, list[tuple[int, int]]] = {}
+    wanted = {spec.label for spec in L.COVER_SPECS}
+    for r, line in enumerate(grid.rows, start=1):
+        for c, value in enumerate(line, start=1):
+            if isinstance(value, str) and (text := _anchor_text(value)) in wanted:
+                labels.setdefault(text, []).append((r, c))
+    cells: dict[str, L.Position] = {}
+    for spec in L.COVER_SPECS:
+        found = labels.get(spec.label, [])
+        if len(found) == 1:
+            cells[spec.name] = (sheet, found[0][0], found[0][1] + 1)
+        else:
+            where = "找不到标签" if not found else f"标签出现在 {'、'.join(L.a1(r, c) for r, c in found)}"
+            problems.add(sheet, f"【{spec.label}】：{where}「{spec.label}」")
+    return cells
+
+
+def _locate_table(grid: _Grid, table: L.DetailTable, names: dict[str, L.Ref], problems: _Problems) -> tuple[int, dict[str, int]] | None:
+    """(header row, column by field): the named range if the header sits right above it, else
+    the one row carrying every header."""
+    headers = table.headers
+    ref = _name_ref(names, table.range_name, grid.name)
+    if ref is not None and all(grid.text(ref.row - 1, ref.col + i) == _anchor_text(h) for i, h in enumerate(headers)):
+        return ref.row - 1, {s.name: ref.col + i for i, s in enumerate(table.specs)}
+    wanted = [_anchor_text(h) for h in headers]
+    matches = [
+        (r, {s.name: cols[w] for s, w in zip(table.specs, wanted)})
+        for r, cols in _header_rows(grid, wanted[0])
+        if all(w in cols for w in wanted)
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        problems.add(grid.name, f"表头出现在第 {'、'.join(str(r) for r, _ in matches)} 行")
+    else:
+        problems.add(grid.name, f"找不到表头行（应依次包含：{'、'.join(headers)}）")
+    return None
+
+
+def _table_rows(grid: _Grid, header_row: int, columns: dict[str, int]) -> tuple[list[dict], list[int], list[tuple[int, int]]]:
+    """The non-blank rows below the header (to the end of the sheet), their sheet rows, and
+    the (row, col) of the empty cells inside them."""
+    rows, numbers, empty = [], [], []
+    fields = list(columns.items())
+    for r, line in enumerate(grid.rows[header_row:], start=header_row + 1):
+        width = len(line)
+        if line.count("") == width:
+            continue
+        record = {name: (line[c - 1] if c <= width else "") for name, c in fields}
+        if all(is_blank(v) for v in record.values()):
+            continue
+        for name, c in fields:
+            if record[name] == "":
+                record[name] = None
+                empty.append((r, c))
+        rows.append(record)
+        numbers.append(r)
+    return rows, numbers, empty
+
+
+# --------------------------------------------------------------------------------------------
+# formulas without cached values (xlsx only)
+
+_FORMULA = re.compile(rb"<f\b[^>]*?(?:/>|>(.*?)</f>)", re.S)
+_ANY_FORMULA = re.compile(rb"<f[ >/]")
+_CELL_REF = re.compile(rb'\br="([A-Z]+)(\d+)"')
+
+
+def _formulas_without_value(xml: bytes) -> dict[tuple[int, int], str]:
+    """(row, col) -> formula text for cells that have a formula but no cached ``<v>``."""
+    if not _ANY_FORMULA.search(xml):
+        return {}
+    found = {}
+    for m in _FORMULA.finditer(xml):
+        start = xml.rfind(b"<c ", 0, m.start())
+        end = xml.find(b"</c>", m.end())
+        if start < 0 or b"<v>" in xml[m.end() : end if end >= 0 else len(xml)]:
+            continue
+        ref = _CELL_REF.search(xml, start, xml.find(b">", start))
+        if ref:
+            text = (m.group(1) or b"").decode("utf-8", "replace")
+            found[(int(ref.group(2)), L.col_index(ref.group(1).decode()))] = "=" + _xml_unescape(text)
+    return found
+
+
+def _xml_unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&apos;", "'").replace("&amp;", "&")
+
+
+def _formulas_in(package: _Package, sheet: str, blank: list[tuple[int, int]]) -> dict[tuple[int, int], FormulaWithoutValue]:
+    """Of the blank input cells, those holding a formula without a cached result (xlsx only)."""
+    if not blank or package.zf is None:
+        return {}
+    xml = package.sheet_xml(sheet)
+    formulas = _formulas_without_value(xml) if xml else {}
+    return {pos: FormulaWithoutValue(formulas[pos]) for pos in blank if pos in formulas}
+
+
+# --------------------------------------------------------------------------------------------
+# identity: is it a return, of this template, with all its sheets
+
+
+def _meta(book: CalamineWorkbook, sheet: str | None) -> dict[str, str]:
+    if sheet is None:
+        return {}
+    meta = {}
+    for line in book.get_sheet_by_name(sheet).to_python(skip_empty_area=False):
+        if len(line) >= L.META_VALUE_COL and isinstance(line[L.META_KEY_COL - 1], str) and line[L.META_KEY_COL - 1]:
+            value = line[L.META_VALUE_COL - 1]
+            meta[line[L.META_KEY_COL - 1].strip()] = str(value).strip() if value != "" else ""
+    return meta
+
+
+def _sheet_names(book: CalamineWorkbook) -> dict[str, str]:
+    """Layout sheet name -> the name in the file (tolerating stray spaces)."""
+    return {re.sub(r"\s+", "", name): name for name in book.sheet_names}
+
+
+def _check_identity(path: Path, sheets: dict[str, str], meta: dict[str, str]) -> None:
+    present = [s for s in L.DATA_SHEETS if s in sheets]
+    if not meta and not present:
+        shown = "、".join(f"「{s}」" for s in sheets.values())
+        raise ReturnReadError(
+            "file.not_return",
+            f"文件「{path.name}」不是乡镇工会年报：找不到「封面」「主要指标」等工作表（文件中的工作表：{shown}）；请使用县里下发的模板填报",
+        )
+    version, fingerprint = meta.get("template_version"), meta.get("schema_fingerprint")
+    if version != TEMPLATE_VERSION or fingerprint != schema_fingerprint():
+        found = f"版本 {version}、结构标识 {fingerprint}" if version else "没有模板版本信息（隐藏的版本工作表缺失）"
+        raise ReturnReadError(
+            "file.old_template",
+            f"文件「{path.name}」使用的不是当前模板：文件中为{found}，当前应为版本 {TEMPLATE_VERSION}、"
+            f"结构标识 {schema_fingerprint()}。请从县总工会下载新模板，把数据填入新模板后重新报送",
+        )
+    missing = [s for s in L.DATA_SHEETS if s not in sheets]
+    if missing:
+        others = [name for key, name in sheets.items() if key not in L.SHEET_ORDER]
+        renamed = f"（文件中另有工作表：{'、'.join(f'「{o}」' for o in others)}，是否被改名？）" if others else "（可能被删除或改名）"
+        raise ReturnReadError(
+            "file.missing_sheet",
+            f"找不到工作表「{missing[0]}」{renamed}。请不要修改、删除工作表或更改工作表名称，请在原模板中填写后重新报送",
+            missing[0],
+        )
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def read_return(path: Path | str) -> RawReturn:
+    """Read one return. Raises :class:`ReturnReadError` for a file that is not a usable return."""
+    path = Path(path)
+    kind = _sniff(path)
+    package = _Package()
+    if kind == "zip":
+        kind, package = _package(path)
+    try:
+        if _CONTENT_BY_SUFFIX[path.suffix.lower()] == kind:
+            book = CalamineWorkbook.from_path(path)
+        else:  # a renamed file: let calamine go by the content
+            book = CalamineWorkbook.from_filelike(io.BytesIO(path.read_bytes()))
+    except (python_calamine.CalamineError, OSError, ValueError) as exc:
+        raise _unreadable(path, exc) from None
+    try:
+        return _read(path, book, package)
+    except (python_calamine.CalamineError, ET.ParseError, zipfile.BadZipFile, KeyError) as exc:
+        raise _unreadable(path, exc) from None
+    finally:
+        book.close()
+        if package.zf is not None:
+            package.zf.close()
+
+
+def _values(grid: _Grid, cells: dict[str, L.Position], package: _Package) -> dict[str, object]:
+    values = {key: grid.get(r, c) for key, (_, r, c) in cells.items()}
+    blank = [(r, c) for key, (_, r, c) in cells.items() if values[key] is None]
+    formulas = _formulas_in(package, grid.name, blank)
+    for key, (_, r, c) in cells.items():
+        if (r, c) in formulas:
+            values[key] = formulas[(r, c)]
+    return values
+
+
+def _read(path: Path, book: CalamineWorkbook, package: _Package) -> RawReturn:
+    sheets = _sheet_names(book)
+    meta = _meta(book, sheets.get(L.SHEET_META))
+    _check_identity(path, sheets, meta)
+    grids = {s: _Grid(sheets[s], book.get_sheet_by_name(sheets[s]).to_python(skip_empty_area=False)) for s in L.DATA_SHEETS}
+    names = package.names
+    problems = _Problems()
+    cover_cells = _locate_cover(grids[L.SHEET_COVER], problems)
+    summary_cells = _locate_summary(grids[L.SHEET_SUMMARY], names, problems)
+    tables = {t.key: _locate_table(grids[t.sheet], t, names, problems) for t in L.DETAIL_TABLES}
+    problems.raise_if_any()
+
+    cover = _values(grids[L.SHEET_COVER], cover_cells, package)
+    summary = _values(grids[L.SHEET_SUMMARY], {i.code: summary_cells[i.code] for i in INDICATORS}, package)
+    data: dict[str, list[dict]] = {}
+    placements: dict[str, L.TablePlacement] = {}
+    for table in L.DETAIL_TABLES:
+        grid = grids[table.sheet]
+        header_row, columns = tables[table.key]  # type: ignore[misc]
+        rows, numbers, empty = _table_rows(grid, header_row, columns)
+        fields = {c: name for name, c in columns.items()}
+        for (r, c), formula in _formulas_in(package, grid.name, empty).items():
+            rows[numbers.index(r)][fields[c]] = formula
+        data[table.key] = rows
+        placements[table.key] = L.TablePlacement(grid.name, columns, numbers, header_row + 1)
+    cells = L.CellMap(cover_cells, summary_cells, placements)
+    return RawReturn(path, meta, cover, summary, data["roster"], data["ledger"], cells)
