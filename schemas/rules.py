@@ -134,7 +134,7 @@ def _cover_phone(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
 
 
 def _cover_date(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
-    filled, period = ret.cover.fill_date, ret.cover.period or ctx.period
+    filled, period = ret.cover.fill_date, ctx.period or ret.cover.period
     if not filled or not period:
         return
     try:
@@ -222,7 +222,7 @@ def _row_le(part: str, whole: str) -> Check:
 
 
 def _roster_union_year(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
-    period = ret.cover.period or ctx.period
+    period = ctx.period or ret.cover.period
     last_year = Period(period).year if period and re.match(r"^\d{4}", period) else ctx.today.year
     for i, row in enumerate(ret.roster):
         where = dict(field=f"roster.{i}.union_year", label=_ROSTER_LABEL["union_year"])
@@ -307,7 +307,7 @@ def _ledger_id(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
 
 
 def _ledger_date(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
-    period = ret.cover.period or ctx.period
+    period = ctx.period or ret.cover.period
     try:
         p = Period(period) if period else None
     except ValueError:

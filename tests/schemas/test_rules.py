@@ -1,0 +1,51 @@
+"""Every finding code has a fixture that triggers exactly that code at the right location."""
+
+import pytest
+
+from rule_fixtures import COUNTY, FIXTURES, PERIOD, base_values, expected_field
+from schemas.coerce import FormulaWithoutValue
+from schemas.findings import Severity
+from schemas.parse import build_return
+from schemas.rules import RULE_BY_CODE, RuleContext, run_rules
+
+
+def findings_of(values: dict):
+    summary = {k: FormulaWithoutValue(v) if isinstance(v, str) and v.startswith("=") else v for k, v in values["summary"].items()}
+    ret, cell_findings = build_return(values["cover"], summary, values["roster"], values["ledger"])
+    return [*cell_findings, *run_rules(ret, RuleContext(period=PERIOD, county=COUNTY))]
+
+
+def test_the_sample_return_is_valid_under_every_rule():
+    assert findings_of(base_values()) == []
+
+
+def test_every_rule_code_has_a_fixture():
+    assert set(RULE_BY_CODE) <= {f.code for f in FIXTURES}
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda f: f.code)
+def test_fixture_triggers_exactly_its_code(fixture):
+    values = fixture.values()
+    findings = findings_of(values)
+    assert {f.code for f in findings} == {fixture.code, *fixture.also}
+    hit = [f for f in findings if f.code == fixture.code]
+    assert len(hit) == 1
+    assert hit[0].field == expected_field(fixture, values)
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in hit[0].message)
+    if fixture.code in RULE_BY_CODE:
+        assert hit[0].severity == RULE_BY_CODE[fixture.code].severity
+
+
+def test_ledger_findings_never_carry_a_full_id_number():
+    fixture = next(f for f in FIXTURES if f.code == "ledger.id_number")
+    values = fixture.values()
+    bad_id = values["ledger"][0]["id_number"]
+    (finding,) = [f for f in findings_of(values) if f.code == "ledger.id_number"]
+    assert bad_id not in finding.message and bad_id not in (finding.value or "")
+    assert finding.value == bad_id[:4] + "*" * 10 + bad_id[-4:]
+
+
+def test_warnings_do_not_block():
+    fixture = next(f for f in FIXTURES if f.code == "xt.F03")
+    (finding,) = findings_of(fixture.values())
+    assert finding.severity is Severity.WARNING
