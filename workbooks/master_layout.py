@@ -38,7 +38,7 @@ import pandas as pd
 from schemas.findings import SEVERITY_LABEL, Severity
 from schemas.indicators import INDICATORS, MONEY_UNIT, RATES
 from schemas.models import Period
-from workbooks.layout import Ref, col_letter, summary_rows
+from workbooks.layout import SUMMARY_COLUMNS, Ref, col_letter, summary_rows
 
 if TYPE_CHECKING:  # the consolidation is only read through its attributes
     from nianbao.consolidate import Consolidation
@@ -494,6 +494,15 @@ def _code(key: str, header: str, width: float = 12, **kw) -> Column:
     return Column(key, header, width, "code", **kw)
 
 
+_TEMPLATE_COLUMNS = {c.key: c for c in SUMMARY_COLUMNS}
+
+
+def _template_column(key: str, role: str = "text") -> Column:
+    """A column of the township template's 主要指标 sheet (代码, 指标名称, 计量单位, 本期数值)."""
+    col = _TEMPLATE_COLUMNS[key]
+    return Column(col.key, col.header, col.width, role)
+
+
 def _summary_rows(c: Consolidation) -> list[Row]:
     """Section header rows, then per indicator 代码/指标名称/计量单位/本期数值, then the rates.
 
@@ -525,10 +534,10 @@ def _summary_sheet(c: Consolidation, heading: str) -> SheetData:
             Info("报告期", str(c.period), FORMATS["code"], NB_PERIOD),
         ),
         columns=(
-            _code("code", "代码", 8),
-            Column("label", "指标名称", 36),
-            Column("unit", "计量单位", 10),
-            Column("value", "本期数值", 16, "count"),
+            _template_column("code", "code"),
+            _template_column("label"),
+            _template_column("unit"),
+            _template_column("value", "count"),
         ),
         rows=tuple(_summary_rows(c)),
         data_name=NB_SUMMARY,
@@ -692,9 +701,9 @@ def _yoy_kind(code: str, unit: Any) -> str:
 
 def _yoy_sheet(c: Consolidation, heading: str) -> SheetData:
     columns = (
-        _code("code", "代码", 8),
-        Column("label", "指标名称", 36),
-        Column("unit", "计量单位", 10),
+        _template_column("code", "code"),
+        _template_column("label"),
+        _template_column("unit"),
         Column("current", f"本期（{c.period}）", 14, "count"),
         Column("previous", f"上年同期（{c.previous_period}）", 14, "count"),
         Column("change", "增减", 12, "count"),
