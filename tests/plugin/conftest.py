@@ -39,6 +39,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -53,8 +54,19 @@ _spec = importlib.util.spec_from_file_location(
 )
 factory = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(factory)
-make_consolidation = factory.make_consolidation
-consolidation = factory.consolidation  # the fixture, for tests in this folder
+make = factory.make  # the fixtures, for tests in this folder
+consolidation = factory.consolidation
+
+
+@pytest.fixture
+def xl() -> SimpleNamespace:
+    """The utilities below, for tests (``from conftest import`` is not reliable: every test
+    folder has a module named conftest)."""
+    return SimpleNamespace(
+        actions=actions, assert_same_cells=assert_same_cells, book_payload=book_payload,
+        empty_payload=empty_payload, payload_from_xlsx=payload_from_xlsx, replay=replay,
+        wired=wired, xlsx_grids=xlsx_grids,
+    )
 
 
 @pytest.fixture

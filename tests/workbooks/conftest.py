@@ -8,6 +8,7 @@ with a county-level one (township_code ""), and a year-on-year table of indicato
 from __future__ import annotations
 
 from datetime import date, datetime
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -147,4 +148,14 @@ def consolidation() -> Consolidation:
     return make_consolidation()
 
 
-__all__ = ["AS_OF", "TOWNS", "make_consolidation", "township_values"]
+@pytest.fixture
+def make():
+    """``make(reported=..., decisions=..., received=..., as_of=...) -> Consolidation``."""
+    return make_consolidation
+
+
+@pytest.fixture
+def factory() -> SimpleNamespace:
+    """The factory and its constants for tests (``from conftest import`` is not reliable:
+    every test folder has a module named conftest)."""
+    return SimpleNamespace(make=make_consolidation, AS_OF=AS_OF, TOWNS=TOWNS, township_values=township_values)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import AS_OF, TOWNS, make_consolidation, township_values
 from openpyxl import Workbook, load_workbook
 
 from schemas.indicators import INDICATORS, RATES
@@ -61,7 +60,8 @@ def path(tmp_path: Path) -> Path:
     return tmp_path / "out" / "清河县_2025_汇总.xlsx"
 
 
-def test_sheets_and_key_regions(consolidation, path):
+def test_sheets_and_key_regions(consolidation, factory, path):
+    township_values = factory.township_values
     wb = load_workbook(write_master(consolidation, path))
     assert wb.sheetnames == SHEETS + [CHART_SHEET]
     ws = wb["汇总"]
@@ -134,8 +134,8 @@ def test_chart_of_members_by_township(consolidation, path):
     assert "各乡镇会员人数" in xml
 
 
-def test_no_chart_without_townships(path):
-    wb = load_workbook(write_master(make_consolidation(reported=0), path))
+def test_no_chart_without_townships(make, path):
+    wb = load_workbook(write_master(make(reported=0), path))
     assert CHART_SHEET not in wb.sheetnames
     ws = wb["分乡镇"]
     assert name_cell(wb, NB_TOWNSHIPS_TOTAL).row == name_cell(wb, NB_TOWNSHIPS).row
@@ -157,7 +157,8 @@ def test_findings_sheet_lists_every_finding(consolidation, path):
     assert ws["B3"].value == 3 and ws["B4"].value == 1 and ws["B5"].value == 2
 
 
-def test_defined_names_point_at_the_right_cells(consolidation, path):
+def test_defined_names_point_at_the_right_cells(consolidation, factory, path):
+    AS_OF, TOWNS = factory.AS_OF, factory.TOWNS
     wb = load_workbook(write_master(consolidation, path))
     assert parse_stamp(name_cell(wb, NB_AS_OF).value) == AS_OF.replace(second=0)
     assert name_cell(wb, NB_PERIOD).value == "2025"
@@ -210,14 +211,14 @@ def review_of(path: Path, code: str) -> tuple:
     return ws.cell(r, name_cell(wb, NB_REVIEW_DECISION).column).value, ws.cell(r, name_cell(wb, NB_REVIEW_REASON).column).value
 
 
-def test_review_entries_survive_a_rewrite(path):
-    write_master(make_consolidation(), path)
+def test_review_entries_survive_a_rewrite(make, path):
+    write_master(make(), path)
     type_review(path, "419901101", "退回", "女职工人数大于职工人数，请更正")
     type_review(path, "419901100", "通过", "")
     assert set(read_master_reviews(path)) == {"419901100", "419901101"}
 
     # The next night: one more township reported, rows in another order, a later run time.
-    later = make_consolidation(reported=4, as_of=datetime(2026, 1, 16, 21, 30))
+    later = make(reported=4, as_of=datetime(2026, 1, 16, 21, 30))
     later = dataclasses.replace(later, status=later.status.iloc[::-1].reset_index(drop=True))
     write_master(later, path)
     assert review_of(path, "419901101") == ("退回", "女职工人数大于职工人数，请更正")
@@ -226,22 +227,22 @@ def test_review_entries_survive_a_rewrite(path):
     assert parse_stamp(load_workbook(path)["报送情况"]["A2"].value) == datetime(2026, 1, 16, 21, 30)
 
 
-def test_review_entry_dropped_when_the_township_sent_a_new_file(path):
-    write_master(make_consolidation(), path)
+def test_review_entry_dropped_when_the_township_sent_a_new_file(make, path):
+    write_master(make(), path)
     type_review(path, "419901101", "通过", "")
-    resubmitted = make_consolidation(received={"419901101": datetime(2026, 1, 14, 16, 5)})
+    resubmitted = make(received={"419901101": datetime(2026, 1, 14, 16, 5)})
     write_master(resubmitted, path)
     # The approval was about the old file; the new one awaits review.
     assert review_of(path, "419901101") == (None, None)
 
 
-def test_stored_decision_shown_when_nothing_typed(path):
-    write_master(make_consolidation(decisions={"419901100": ("退回", "名册缺少信用代码")}), path)
+def test_stored_decision_shown_when_nothing_typed(make, path):
+    write_master(make(decisions={"419901100": ("退回", "名册缺少信用代码")}), path)
     assert review_of(path, "419901100") == ("退回", "名册缺少信用代码")
 
 
-def test_failed_save_leaves_the_old_file_and_no_temp_file(path, monkeypatch):
-    write_master(make_consolidation(), path)
+def test_failed_save_leaves_the_old_file_and_no_temp_file(make, path, monkeypatch):
+    write_master(make(), path)
     before = path.read_bytes()
 
     def broken_save(self, filename):
@@ -250,37 +251,37 @@ def test_failed_save_leaves_the_old_file_and_no_temp_file(path, monkeypatch):
 
     monkeypatch.setattr(Workbook, "save", broken_save)
     with pytest.raises(OSError, match="磁盘已满"):
-        write_master(make_consolidation(reported=4), path)
+        write_master(make(reported=4), path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
 
 
-def test_failed_render_leaves_the_old_file(path, monkeypatch):
-    write_master(make_consolidation(), path)
+def test_failed_render_leaves_the_old_file(make, path, monkeypatch):
+    write_master(make(), path)
     before = path.read_bytes()
     monkeypatch.setattr(master, "_add_charts", lambda wb, sheets: 1 / 0)
     with pytest.raises(ZeroDivisionError):
-        write_master(make_consolidation(reported=4), path)
+        write_master(make(reported=4), path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
 
 
-def test_new_file_is_readable_by_others_and_rewrite_keeps_mode(path):
-    write_master(make_consolidation(), path)
+def test_new_file_is_readable_by_others_and_rewrite_keeps_mode(make, path):
+    write_master(make(), path)
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
     path.chmod(0o640)
-    write_master(make_consolidation(), path)
+    write_master(make(), path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
 
 
-def test_foreign_file_is_not_overwritten(path):
+def test_foreign_file_is_not_overwritten(make, path):
     path.parent.mkdir(parents=True)
     wb = Workbook()
     wb.active["A1"] = "县里手工做的表"
     wb.save(path)
     before = path.read_bytes()
     with pytest.raises(MasterWorkbookError, match="NB_STATUS"):
-        write_master(make_consolidation(), path)
+        write_master(make(), path)
     assert path.read_bytes() == before
