@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from nianbao.consolidate import local_naive
 from schemas.findings import SEVERITY_LABEL, Severity
 from schemas.indicators import INDICATORS, MONEY_UNIT, RATES
 from schemas.models import Period
@@ -308,7 +309,8 @@ def defined_names(sheets: Iterable[SheetData]) -> dict[str, str]:
 
 
 def stamp(as_of: datetime) -> str:
-    return STAMP_PREFIX + as_of.strftime(STAMP_FORMAT)
+    """``数据截至 2026-01-15 21:30`` (Beijing time)."""
+    return STAMP_PREFIX + local_naive(as_of).strftime(STAMP_FORMAT)
 
 
 def parse_stamp(text: str) -> datetime:
@@ -440,7 +442,7 @@ def with_reviews(sheets: Sequence[SheetData], reviews: Mapping[str, Review]) -> 
 
 def plain(value: Any) -> Any:
     """A cell value as plain Python: NaN/NaT/None -> None, numpy scalars -> int/float/bool,
-    Timestamp -> naive datetime (aware times in local time: Excel has no time zones)."""
+    Timestamp -> naive datetime (aware times as Beijing wall-clock time: Excel has no zones)."""
     if value is None or isinstance(value, str):
         return value
     if value is pd.NaT:  # NaT is also a datetime instance
@@ -448,7 +450,7 @@ def plain(value: Any) -> Any:
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
     if isinstance(value, datetime):
-        return value.astimezone().replace(tzinfo=None) if value.tzinfo else value
+        return local_naive(value)
     try:
         if pd.isna(value):
             return None

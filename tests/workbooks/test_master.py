@@ -6,7 +6,7 @@ import dataclasses
 import os
 import stat
 import zipfile
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import openpyxl
@@ -177,6 +177,12 @@ def test_defined_names_point_at_the_right_cells(consolidation, factory, path):
     # Every name the layout declares is in the file and nothing else.
     declared = {n for s in master_sheets(consolidation) for n in s.anchors()}
     assert set(wb.defined_names) == declared
+
+
+def test_run_time_in_utc_is_stamped_in_beijing_time(make, path):
+    utc = datetime(2026, 1, 15, 13, 30, tzinfo=timezone.utc)
+    wb = load_workbook(write_master(make(as_of=utc), path))
+    assert {wb[s]["A2"].value for s in SHEETS} == {"数据截至 2026-01-15 21:30"}
 
 
 def test_status_sheet_and_review_dropdown(consolidation, path):
