@@ -42,9 +42,9 @@ def validate_and_store(batch: list[InboxFile], county: CountyConfig, known: set[
 
 
 @task(cache_policy=NONE)
-def consolidate(store: Store, county: CountyConfig, period: str, as_of: datetime) -> Consolidation:
+def consolidate(store: Store, county: CountyConfig, period: str, as_of: datetime, files: list[InboxFile]) -> Consolidation:
     with WORK:
-        return pipeline.consolidate_period(store, county, period, as_of)
+        return pipeline.consolidate_period(store, county, period, as_of, files)
 
 
 @task(retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=2), cache_policy=NONE)
@@ -82,7 +82,7 @@ def nightly(
             for batch in pipeline.batches(files, settings.batch_size):
                 stored += validate_and_store(list(batch), county, known, store)
                 progress.advance(bar, len(batch))
-        c = consolidate(store, county, period, pipeline.now_local())
+        c = consolidate(store, county, period, pipeline.now_local(), files)
         result = pipeline.summarize(publish(c, stored, county, settings), files, stored)
         logger.info("收到 %d 个文件，新文件 %d 个（接收 %d，退回 %d）；汇总表：%s", result.seen, result.new, result.accepted, result.rejected, result.master)
         return result

@@ -107,6 +107,8 @@ class Inputs:
     findings: pd.DataFrame  # FINDING_COLUMNS: findings of each township's latest submission
     units: pd.DataFrame  # UNIT_COLUMNS: roster units of the current returns
     decisions: pd.DataFrame  # DECISION_COLUMNS: the latest county decision per township
+    # FINDING_COLUMNS: files still in the inbox that name no township (unreadable, not a return)
+    unidentified: pd.DataFrame = field(default_factory=lambda: empty_frame(FINDING_COLUMNS))
 
     @classmethod
     def empty(cls, period: str) -> "Inputs":
@@ -378,7 +380,7 @@ def _unknown_townships(submissions: pd.DataFrame, known: set[str]) -> list[Findi
 
 
 def _findings_frame(
-    township_findings: pd.DataFrame, county: list[Finding], order: pd.DataFrame
+    township_findings: pd.DataFrame, county: list[Finding], order: pd.DataFrame, unidentified: pd.DataFrame
 ) -> pd.DataFrame:
     tf = township_findings.merge(order.reset_index(), on="township_code", how="inner")
     tf = tf.sort_values(["_order"], kind="stable")
@@ -386,7 +388,9 @@ def _findings_frame(
     cf["township_code"] = ""
     cf["township_name"] = ""
     cf["file_name"] = ""
-    out = pd.concat([tf.reindex(columns=FINDINGS_OUT_COLUMNS), cf.reindex(columns=FINDINGS_OUT_COLUMNS)], ignore_index=True)
+    uf = unidentified.assign(township_code="", township_name="（未能识别乡镇）")
+    frames = [f.reindex(columns=FINDINGS_OUT_COLUMNS) for f in (tf, uf, cf) if len(f)]
+    out = pd.concat(frames, ignore_index=True) if frames else empty_frame(FINDINGS_OUT_COLUMNS)
     out = out.astype(object).where(out.notna(), None)
     for col in ("township_code", "township_name", "file_name", "message"):
         out[col] = out[col].fillna("")
@@ -445,7 +449,7 @@ def consolidate(config: CountyConfig, inputs: Inputs, as_of: datetime) -> Consol
     county_findings += _yoy_findings(yoy, config.yoy_threshold, period, previous_period, basis)
 
     order = towns.assign(_order=range(len(towns))).set_index("township_code")
-    findings = _findings_frame(inputs.findings, county_findings, order)
+    findings = _findings_frame(inputs.findings, county_findings, order, inputs.unidentified)
 
     return Consolidation(
         county_code=config.county_code,

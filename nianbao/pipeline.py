@@ -135,10 +135,16 @@ def store_files(store: Store, received: Iterable[Received]) -> list[Stored]:
     return stored
 
 
-def consolidate_period(store: Store, county: CountyConfig, period: str, as_of: datetime) -> Consolidation:
-    """Consolidate from the store (never by re-reading returns) and record the run."""
+def consolidate_period(
+    store: Store, county: CountyConfig, period: str, as_of: datetime, inbox_files: Sequence[InboxFile] = ()
+) -> Consolidation:
+    """Consolidate from the store (never by re-reading returns) and record the run.
+
+    ``inbox_files`` are the files now in the inbox: those that name no township are listed
+    among the findings for as long as they stay there.
+    """
     run_id = store.start_run(period, at=as_of)
-    c = consolidate(county, store.load_inputs(period), as_of)
+    c = consolidate(county, store.load_inputs(period, sources=[f.url for f in inbox_files]), as_of)
     store.finish_run(run_id, c.run_counts())
     return c
 
@@ -184,7 +190,7 @@ def run_once(settings: Settings, period: str | None = None, as_of: datetime | No
         stored: list[Stored] = []
         for batch in batches(files, settings.batch_size):
             stored += store_files(store, validate_files(batch, county, known))
-        c = consolidate_period(store, county, period, as_of or now_local())
+        c = consolidate_period(store, county, period, as_of or now_local(), files)
         result = RunResult(period, publish_master(c, settings.master_path(county, period)), consolidation=c)
         result.receipts = publish_receipts(stored, county, Path(settings.outbox))
         return summarize(result, files, stored)

@@ -22,7 +22,7 @@ taken as Beijing time (see ``nianbao.consolidate.LOCAL_TZ``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -52,6 +52,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.types import TypeDecorator
 
 from nianbao.consolidate import (
+    empty_frame,
     CURRENT_META,
     DECISION_COLUMNS,
     FINDING_COLUMNS,
@@ -562,6 +563,27 @@ class Store:
         ]
         return pd.DataFrame(records, columns=list(FINDING_COLUMNS), dtype=object)
 
+    def unidentified(self, sources: Iterable[str]) -> pd.DataFrame:
+        """Findings of recorded files at ``sources`` that name no township (FINDING_COLUMNS).
+
+        Such files belong to no period, so the flow asks for the ones still in the inbox and
+        shows them on every run until someone removes or replaces them.
+        """
+        sources = list(sources)
+        if not sources:
+            return empty_frame(FINDING_COLUMNS)
+        s = Submission
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(s.id, s.file_name, s.findings).where(s.township_code == "", s.source.in_(sources)).order_by(s.id)
+            ).all()
+        records = [
+            {"township_code": "", "submission_id": sid, "file_name": name, **finding}
+            for sid, name, findings in rows
+            for finding in findings or []
+        ]
+        return pd.DataFrame(records, columns=list(FINDING_COLUMNS), dtype=object)
+
     def roster_units(self, period: str) -> pd.DataFrame:
         """USCC and name of every roster unit of the current returns of ``period``."""
         stmt = (
@@ -584,7 +606,8 @@ class Store:
         out["decided_at"] = pd.to_datetime(out["decided_at"], utc=True)
         return out
 
-    def load_inputs(self, period: str) -> Inputs:
+    def load_inputs(self, period: str, sources: Iterable[str] = ()) -> Inputs:
+        """Everything consolidation needs for ``period``; ``sources`` are the inbox's file URLs."""
         period = str(Period(period))
         return Inputs(
             period=period,
@@ -594,6 +617,7 @@ class Store:
             findings=self.latest_findings(period),
             units=self.roster_units(period),
             decisions=self.latest_decisions(period),
+            unidentified=self.unidentified(sources),
         )
 
 

@@ -21,9 +21,6 @@ Two guarantees:
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +32,7 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
+from workbooks.atomic import save_atomically
 from workbooks.layout import Ref, col_letter
 from workbooks.master_layout import (
     CHART_SHEET,
@@ -71,7 +69,7 @@ def write_master(c: Consolidation, path: Path | str) -> Path:
         sheets = with_reviews(sheets, read_master_reviews(path))
     wb = build_workbook(sheets)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _save_atomically(wb, path)
+    save_atomically(wb, path)
     return path
 
 
@@ -192,23 +190,3 @@ def _add_charts(wb: Workbook, sheets: Sequence[SheetData]) -> None:
         )
         chart.set_categories(Reference(source, min_col=sheet.column_index(spec.category_key), min_row=top, max_row=bottom))
         ws.add_chart(chart, f"A{4 + i * 22}")
-
-
-# --- saving ---------------------------------------------------------------------------------------
-
-
-def _save_atomically(wb: Workbook, path: Path) -> None:
-    """Save next to ``path`` and move into place; on failure remove the temporary file.
-
-    The temporary file is created by openpyxl like any file (so the usual umask applies, not
-    mkstemp's owner-only mode) and, when replacing a file, takes over that file's mode.
-    """
-    tmp = path.with_name(f".~{path.stem}.{uuid.uuid4().hex[:12]}.xlsx.tmp")
-    try:
-        wb.save(tmp)
-        if path.exists():
-            shutil.copymode(path, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -11,8 +11,6 @@ unreadable file the receipt carries the 回执 sheet alone, whose findings list 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +24,7 @@ from openpyxl.utils.cell import range_boundaries
 from schemas.findings import SEVERITY_LABEL, Report, Severity
 from schemas.models import LedgerRow, field_specs
 from schemas.privacy import mask_id, mask_name
+from workbooks.atomic import save_atomically
 
 RECEIPT_SHEET = "回执"
 AUTHOR = "县总工会"
@@ -60,7 +59,7 @@ def write_receipt(source: Path | None, report: Report, info: ReceiptInfo, out: P
         _mark_findings(wb, report)
         _mask_ledger(wb)
     _receipt_sheet(wb, report, info)
-    return _save_atomically(wb, out)
+    return save_atomically(wb, out)
 
 
 def _copy_of_return(source: Path) -> Workbook | None:
@@ -150,17 +149,3 @@ def _receipt_sheet(wb: Workbook, report: Report, info: ReceiptInfo) -> None:
         ws.cell(ws.max_row, 5).alignment = Alignment(wrap_text=True, vertical="top")
     for col, width in enumerate((22, 70, 16, 10, 70), 1):
         ws.column_dimensions[get_column_letter(col)].width = width
-
-
-def _save_atomically(wb: Workbook, out: Path) -> Path:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".~tmp-", suffix=".xlsx", dir=out.parent)
-    os.close(fd)
-    try:
-        wb.save(tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return out

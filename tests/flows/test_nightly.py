@@ -1,0 +1,198 @@
+"""End to end: the demo county through real Prefect flow runs, a real SQLite file, real files."""
+
+import os
+import shutil
+import time
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from prefect.testing.utilities import prefect_test_harness
+
+import flows.nightly as nightly_module
+from flows.nightly import nightly
+from nianbao.demo import build_demo
+from nianbao.store import open_store
+from nianbao.validate import check_file
+from schemas.indicators import INDICATORS, RATES
+from workbooks.sample import write_sample_return
+
+PERIOD = "2025"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def prefect():
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="module")
+def demo_source(tmp_path_factory):
+    """The demo county built once; each test works on its own copy."""
+    return build_demo(tmp_path_factory.mktemp("demo-src"), roster_rows=6, ledger_rows=3)
+
+
+@pytest.fixture
+def demo(demo_source, tmp_path):
+    root = tmp_path / "county"
+    shutil.copytree(demo_source.config_path.parent, root, copy_function=shutil.copy2)
+    return demo_source, root
+
+
+def run(root: Path, **kw):
+    return nightly(
+        period=PERIOD,
+        config=str(root / "county.toml"),
+        inbox=str(root / "inbox"),
+        db=f"sqlite:///{root / 'nianbao.db'}",
+        out=str(root / "out"),
+        outbox=str(root / "outbox"),
+        batch_size=7,
+        **kw,
+    )
+
+
+def expected_totals(plan, root: Path) -> dict[str, Decimal]:
+    """The oracle: validate each file on its own and add up the latest valid one per township."""
+    latest: dict[str, tuple[float, object]] = {}
+    for path in sorted((root / "inbox" / PERIOD).iterdir()):
+        checked = check_file(path)
+        if not checked.report.valid:
+            continue
+        code, mtime = checked.report.township, path.stat().st_mtime
+        if code not in latest or latest[code][0] < mtime:
+            latest[code] = (mtime, checked.ret)
+    totals = {i.code: Decimal(0) for i in INDICATORS}
+    for _, ret in latest.values():
+        for code in totals:
+            totals[code] += Decimal(getattr(ret.summary, code))
+    return totals
+
+
+def status_of(result) -> dict[str, str]:
+    st = result.consolidation.status
+    return dict(zip(st["township_code"], st["status"]))
+
+
+def test_demo_inbox_gives_totals_rates_statuses_and_receipts(demo):
+    plan, root = demo
+    result = run(root)
+    c = result.consolidation
+
+    totals = expected_totals(plan, root)
+    for code, value in totals.items():
+        assert Decimal(str(c.totals[code])) == value, code
+    members, employees = totals["A10"], totals["A07"]
+    assert c.rates["R02"] == pytest.approx(float(members / employees))
+    # rates come from sums, never from the mean of township rates
+    assert c.rates["R02"] != pytest.approx(c.by_township["R02"].mean(), rel=1e-9)
+
+    status = status_of(result)
+    assert status[plan.missing[0]] == "未报"
+    assert status[plan.late[0]] == "逾期"
+    assert status[plan.resubmitted[0]] == "已报"
+    rejected = [t for t in plan.with_errors if t not in plan.resubmitted]
+    assert [status[t] for t in rejected] == ["退回"]
+    assert sum(1 for s in status.values() if s == "已报") == len(plan.county.townships) - 3
+
+    assert result.master.exists()
+    wb = load_workbook(result.master)
+    assert {"汇总", "分乡镇", "报送情况", "审核问题", "同比"} <= set(wb.sheetnames)
+
+    receipts = {p.name: p for p in (root / "outbox").iterdir()}
+    bad_town = plan.county.township(rejected[0])
+    receipt = receipts[f"{bad_town.code}_{bad_town.name}_{PERIOD}_回执.xlsx"]
+    rwb = load_workbook(receipt)
+    assert rwb.sheetnames[0] == "回执"
+    values = [c.value for row in rwb["回执"].iter_rows() for c in row]
+    assert "退回" in values
+    red = [
+        (ws.title, cell.coordinate)
+        for ws in rwb.worksheets[1:]
+        for row in ws.iter_rows()
+        for cell in row
+        if cell.comment is not None and cell.fill.fgColor.rgb.endswith("FFC7CE")
+    ]
+    report = check_file(next(p for p in plan.files if p.name == f"{bad_town.name}{PERIOD}年报.xlsx")).report
+    assert sorted(red) == sorted({(f.sheet, f.cell) for f in report.errors if f.cell})
+
+
+def test_running_twice_changes_nothing(demo):
+    plan, root = demo
+    first = run(root)
+    receipts = {p: p.stat().st_mtime_ns for p in (root / "outbox").iterdir()}
+    store = open_store(f"sqlite:///{root / 'nianbao.db'}")
+    before = store.submissions(PERIOD)
+
+    second = run(root)
+    assert second.new == 0 and second.seen == first.seen
+    after = store.submissions(PERIOD)
+    assert len(after) == len(before)
+    assert after["submission_id"].tolist() == before["submission_id"].tolist()
+    assert second.consolidation.totals.equals(first.consolidation.totals)
+    assert status_of(second) == status_of(first)
+    assert {p: p.stat().st_mtime_ns for p in (root / "outbox").iterdir()} == receipts
+    store.close()
+
+
+def test_resubmission_replaces_exactly_one_township(demo):
+    plan, root = demo
+    first = run(root).consolidation.by_township.set_index("township_code")
+    town = plan.county.townships[1]
+    fixed = write_sample_return(root / "inbox" / PERIOD / f"{town.name}更正.xlsx", town, PERIOD, seed=999, roster_rows=6, ledger_rows=3)
+    now = time.time()
+    os.utime(fixed, (now, now))
+
+    second = run(root)
+    after = second.consolidation.by_township.set_index("township_code")
+    assert second.new == 1
+    changed = [code for code in first.index if not first.loc[code].equals(after.loc[code])]
+    assert changed == [town.code]
+    codes = [i.code for i in INDICATORS]
+    assert (after[codes].sum() - first[codes].sum()).abs().sum() > 0
+
+
+def test_corrupt_file_is_reported_and_the_rest_consolidated(demo):
+    plan, root = demo
+    clean = run(root).consolidation
+    (root / "inbox" / PERIOD / "坏文件.xlsx").write_bytes(b"PK\x03\x04 not really a zip")
+    (root / "inbox" / PERIOD / "~$城关镇2025年报.xlsx").write_bytes(b"owner file")
+
+    result = run(root)
+    c = result.consolidation
+    assert result.new == 1 and result.rejected == 1
+    assert c.totals.equals(clean.totals)
+    bad = c.findings[c.findings["file_name"] == "坏文件.xlsx"]
+    assert len(bad) == 1 and bad.iloc[0]["code"].startswith("file.")
+    assert "坏文件.xlsx" not in "".join(c.findings["file_name"][c.findings["file_name"] != "坏文件.xlsx"])
+    assert any(p.name.startswith("未识别_坏文件") for p in (root / "outbox").iterdir())
+    # still listed on the next run while the file sits in the inbox
+    again = run(root).consolidation
+    assert (again.findings["file_name"] == "坏文件.xlsx").sum() == 1
+
+
+def test_master_workbook_is_never_left_half_written(demo, monkeypatch):
+    plan, root = demo
+    result = run(root)
+    master = result.master
+    before = master.read_bytes()
+
+    town = plan.county.townships[2]
+    newer = write_sample_return(root / "inbox" / PERIOD / f"{town.name}再报.xlsx", town, PERIOD, seed=4242, roster_rows=6, ledger_rows=3)
+    now = time.time()
+    os.utime(newer, (now, now))
+
+    import workbooks.master as master_module
+
+    def broken_save(self, filename):
+        Path(filename).write_bytes(b"half a workbook")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(master_module.Workbook, "save", broken_save)
+    monkeypatch.setattr(nightly_module, "publish", nightly_module.publish.with_options(retries=0))
+    with pytest.raises(OSError):
+        run(root)
+    assert master.read_bytes() == before
+    assert sorted(p.name for p in master.parent.iterdir()) == [master.name]
