@@ -28,6 +28,7 @@ import python_calamine
 from python_calamine import CalamineWorkbook
 
 from schemas.coerce import FormulaWithoutValue, is_blank
+from schemas.findings import Finding, error
 from schemas.indicators import INDICATORS, RATES
 from schemas.version import TEMPLATE_VERSION, schema_fingerprint
 from workbooks import layout as L
@@ -53,10 +54,8 @@ class ReturnReadError(Exception):
         self.message = message
         self.sheet = sheet
 
-    def finding(self):
+    def finding(self) -> Finding:
         """The error as a validation finding (for reports)."""
-        from schemas.findings import error
-
         return error(self.code, self.message, sheet=self.sheet)
 
 
@@ -106,10 +105,18 @@ def _sniff(path: Path) -> str:
     raise ReturnReadError("file.unreadable", f"文件「{path.name}」已损坏或不是 Excel 文件，无法打开；请用 Excel 或 WPS 打开确认后重新保存报送")
 
 
+_ENCRYPTED = "EncryptedPackage".encode("utf-16-le")  # stream of a password-protected .xlsx
+
+
 def _unreadable(path: Path, detail: object = "") -> ReturnReadError:
-    text = str(detail)
-    if "password" in text.lower() or "encrypt" in text.lower():
-        return ReturnReadError("file.unreadable", f"文件「{path.name}」设置了打开密码，请取消密码后重新报送")
+    """The error for a file that looked like a spreadsheet but could not be read."""
+    text = str(detail).lower()
+    try:
+        encrypted = "password" in text or "encrypt" in text or _ENCRYPTED in path.read_bytes()
+    except OSError:
+        encrypted = False
+    if encrypted:
+        return ReturnReadError("file.unreadable", f"文件「{path.name}」设置了打开密码，无法读取；请取消密码后重新报送")
     return ReturnReadError("file.unreadable", f"文件「{path.name}」已损坏或格式不正确，无法读取；请用 Excel 或 WPS 打开后另存为 .xlsx 再报送")
 
 
@@ -382,7 +389,9 @@ def _meta(book: CalamineWorkbook, sheet: str | None) -> dict[str, str]:
     for line in book.get_sheet_by_name(sheet).to_python(skip_empty_area=False):
         if len(line) >= L.META_VALUE_COL and isinstance(line[L.META_KEY_COL - 1], str) and line[L.META_KEY_COL - 1]:
             value = line[L.META_VALUE_COL - 1]
-            meta[line[L.META_KEY_COL - 1].strip()] = str(value).strip() if value != "" else ""
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)  # a tool that turned a text cell into a number
+            meta[line[L.META_KEY_COL - 1].strip()] = str(value).strip()
     return meta
 
 

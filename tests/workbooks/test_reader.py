@@ -274,6 +274,14 @@ def test_unsupported_file_type(tmp_path, name):
     assert err.code == "file.not_return" and ".xlsx" in err.message
 
 
+def test_password_protected_file(tmp_path):
+    """Excel stores a password-protected .xlsx as an OLE file holding an EncryptedPackage stream."""
+    path = tmp_path / "locked.xlsx"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500) + "EncryptedPackage".encode("utf-16-le") + bytes(3000))
+    err = _read_error(path)
+    assert err.code == "file.unreadable" and "密码" in err.message
+
+
 def test_missing_file(tmp_path):
     assert _read_error(tmp_path / "gone.xlsx").code == "file.unreadable"
 
