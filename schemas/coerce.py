@@ -36,12 +36,14 @@ _EXCEL_EPOCH = date(1899, 12, 30)
 
 def normalize(value: str) -> str:
     """Full-width to half-width (NFKC), strip, and collapse inner white space."""
-    text = unicodedata.normalize("NFKC", value)
-    return re.sub(r"\s+", " ", text).strip()
+    if not unicodedata.is_normalized("NFKC", value):
+        value = unicodedata.normalize("NFKC", value)
+    return " ".join(value.split())
 
 
 def is_blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not isinstance(value, FormulaWithoutValue) and not value.strip())
+    # type() rather than isinstance(): a FormulaWithoutValue is a str subclass and never blank.
+    return value is None or (type(value) is str and not value.strip())
 
 
 def _check_formula(value: object) -> None:
@@ -87,6 +89,12 @@ def _to_decimal(value: object, unit: str, expected: str, accepted: frozenset[str
 
 def to_count(value: object, unit: str = "个") -> int | None:
     """A whole number >= 0, or None for a blank cell."""
+    # Fast path for what calamine returns from a number cell (a float) or openpyxl (an int).
+    kind = type(value)
+    if kind is float and value >= 0 and value.is_integer():
+        return int(value)
+    if kind is int and value >= 0:
+        return value
     if is_blank(value):
         return None
     _check_formula(value)
@@ -119,6 +127,8 @@ def to_yuan(value: object) -> Decimal | None:
 
 
 def to_yes_no(value: object) -> bool | None:
+    if value == "是" or value == "否":  # what the drop-down enters: skip normalising
+        return value == "是"
     if is_blank(value):
         return None
     _check_formula(value)

@@ -8,13 +8,14 @@ rules (``schemas.rules``) can still check everything else without repeating the 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from schemas.coerce import is_blank
 from schemas.findings import Finding, error
-from schemas.models import Cover, LedgerRow, RosterRow, Summary, TownshipReturn, field_specs
+from schemas.models import Cover, FieldSpec, LedgerRow, RosterRow, Summary, TownshipReturn, field_specs
 from schemas.privacy import mask_value
 
 Raw = Mapping[str, Any]
@@ -22,6 +23,16 @@ Raw = Mapping[str, Any]
 
 def _labels(model: type[BaseModel]) -> dict[str, str]:
     return {s.name: s.label for s in field_specs(model)}
+
+
+@cache
+def _required(model: type[BaseModel]) -> tuple[FieldSpec, ...]:
+    return tuple(spec for spec in field_specs(model) if spec.required)
+
+
+@cache
+def _list_adapter(model: type[BaseModel]) -> TypeAdapter:
+    return TypeAdapter(list[model])
 
 
 def _required_blank(model: type[BaseModel], data: Raw, prefix: str) -> list[Finding]:
@@ -33,8 +44,8 @@ def _required_blank(model: type[BaseModel], data: Raw, prefix: str) -> list[Find
             label=spec.label,
             expected="必填",
         )
-        for spec in field_specs(model)
-        if spec.required and is_blank(data.get(spec.name))
+        for spec in _required(model)
+        if is_blank(data.get(spec.name))
     ]
 
 
@@ -73,7 +84,7 @@ def _rows(model: type[BaseModel], rows: Sequence[Raw], sheet: str, findings: lis
     for i, row in enumerate(rows):
         findings.extend(_required_blank(model, row, f"{sheet}.{i}"))
     try:
-        return TypeAdapter(list[model]).validate_python(rows)
+        return _list_adapter(model).validate_python(rows)
     except ValidationError as exc:
         bad_rows = {err["loc"][0] for err in exc.errors()}
     out = []

@@ -175,9 +175,21 @@ def _code_problem(validate: Callable[[str], str], value: str, reasons: dict) -> 
     return None
 
 
+def _uscc_ok(code: str) -> bool:
+    """stdnum's own check digit on an already compacted code; validate() compacts twice more.
+
+    Equivalent to ``uscc.is_valid`` for the upper-case, separator-free codes ``to_code`` gives,
+    at half the cost: a 300-row roster is checked on every read.
+    """
+    try:
+        return len(code) == 18 and code[:8].isdigit() and uscc.calc_check_digit(code[:17]) == code[17]
+    except ValueError:  # a character outside the USCC alphabet
+        return False
+
+
 def _roster_uscc(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
     for i, row in enumerate(ret.roster):
-        if row.uscc and (reason := _code_problem(uscc.validate, row.uscc, _USCC_REASON)):
+        if row.uscc and not _uscc_ok(row.uscc) and (reason := _code_problem(uscc.validate, row.uscc, _USCC_REASON)):
             yield _f(
                 f"统一社会信用代码「{row.uscc}」{reason}（GB 32100-2015），请与营业执照核对",
                 field=f"roster.{i}.uscc",

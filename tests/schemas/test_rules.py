@@ -49,3 +49,23 @@ def test_warnings_do_not_block():
     fixture = next(f for f in FIXTURES if f.code == "xt.F03")
     (finding,) = findings_of(fixture.values())
     assert finding.severity is Severity.WARNING
+
+
+def test_uscc_fast_path_agrees_with_stdnum_is_valid():
+    import random
+
+    from stdnum.cn import uscc
+
+    from schemas.rules import _uscc_ok
+    from workbooks.sample import make_uscc
+
+    rng = random.Random(2026)
+    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXYZIOSV"
+    valid = 0
+    for i in range(5000):
+        code = make_uscc(rng, "企业", "419901") if i % 2 else "".join(rng.choice(alphabet) for _ in range(rng.choice((17, 18, 18, 19))))
+        if i % 3 == 0:
+            code = code[:-1] + rng.choice(alphabet)
+        assert _uscc_ok(code) == uscc.is_valid(code), code
+        valid += _uscc_ok(code)
+    assert 0 < valid < 5000
