@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -148,18 +149,22 @@ def _run_flow(settings, period: str | None) -> None:
     console.print(f"回执（{len(result.receipts)} 份）：[cyan]{Path(settings.outbox).resolve()}[/]")
 
 
-_INBOX_HELP = "收件箱（本地文件夹或 fsspec 地址，如 smb://server/share/年报）"
-_DB_HELP = "数据库地址（默认 SQLite 文件；也可用 postgresql+psycopg://…）"
+PeriodOpt = Annotated[str | None, typer.Option("--period", help="报告期，如 2025；默认为配置中最近的报告期")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="县配置文件（默认：演示县）")]
+InboxOpt = Annotated[str | None, typer.Option("--inbox", help="收件箱（本地文件夹或 fsspec 地址，如 smb://server/share/年报）")]
+DbOpt = Annotated[str | None, typer.Option("--db", help="数据库地址（默认 SQLite 文件；也可用 postgresql+psycopg://…）")]
+OutOpt = Annotated[str | None, typer.Option("--out", help="汇总工作簿所在文件夹")]
+OutboxOpt = Annotated[str | None, typer.Option("--outbox", help="回执输出文件夹")]
 
 
 @app.command()
 def run(
-    period: str | None = typer.Option(None, "--period", help="报告期，如 2025；默认为配置中最近的报告期"),
-    config: Path | None = typer.Option(None, "--config", help="县配置文件（默认：演示县）"),
-    inbox: str | None = typer.Option(None, "--inbox", help=_INBOX_HELP),
-    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
-    out: str | None = typer.Option(None, "--out", help="汇总工作簿所在文件夹"),
-    outbox: str | None = typer.Option(None, "--outbox", help="回执输出文件夹"),
+    period: PeriodOpt = None,
+    config: ConfigOpt = None,
+    inbox: InboxOpt = None,
+    db: DbOpt = None,
+    out: OutOpt = None,
+    outbox: OutboxOpt = None,
 ) -> None:
     """立即运行一次汇总流程（收取 → 审核 → 入库 → 汇总 → 发布）。"""
     _run_flow(_settings(config, inbox, db, out, outbox), period)
@@ -169,12 +174,12 @@ def run(
 def serve(
     cron: str = typer.Option("0 2 * * *", "--cron", help="运行时间（cron 表达式），默认每天 02:00"),
     timezone: str = typer.Option("Asia/Shanghai", "--timezone", help="时区"),
-    period: str | None = typer.Option(None, "--period", help="报告期；默认为配置中最近的报告期"),
-    config: Path | None = typer.Option(None, "--config", help="县配置文件（默认：演示县）"),
-    inbox: str | None = typer.Option(None, "--inbox", help=_INBOX_HELP),
-    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
-    out: str | None = typer.Option(None, "--out", help="汇总工作簿所在文件夹"),
-    outbox: str | None = typer.Option(None, "--outbox", help="回执输出文件夹"),
+    period: PeriodOpt = None,
+    config: ConfigOpt = None,
+    inbox: InboxOpt = None,
+    db: DbOpt = None,
+    out: OutOpt = None,
+    outbox: OutboxOpt = None,
 ) -> None:
     """注册并运行每晚自动汇总（Prefect 部署），按 Ctrl+C 停止。"""
     from flows.nightly import nightly

@@ -196,3 +196,21 @@ def test_master_workbook_is_never_left_half_written(demo, monkeypatch):
         run(root)
     assert master.read_bytes() == before
     assert sorted(p.name for p in master.parent.iterdir()) == [master.name]
+
+
+def test_cli_run_prints_where_the_results_are(demo):
+    from typer.testing import CliRunner
+
+    from nianbao.cli import app
+
+    plan, root = demo
+    args = ["run", "--period", PERIOD, "--config", str(root / "county.toml"), "--inbox", str(root / "inbox")]
+    args += ["--db", f"sqlite:///{root / 'cli.db'}", "--out", str(root / "cli-out"), "--outbox", str(root / "cli-outbox")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "汇总工作簿" in result.output and "cli-out" in result.output
+    assert "未报 1" in result.output and "逾期 1" in result.output
+    assert list((root / "cli-out").glob("*工会年报汇总.xlsx"))
+
+    bad = CliRunner().invoke(app, ["run", "--config", str(root / "nope.toml"), "--inbox", str(root / "inbox")])
+    assert bad.exit_code == 2 and "找不到县配置文件" in bad.output
