@@ -125,36 +125,30 @@ def _settings(config: Path | None, inbox: str | None, db: str | None, out: str |
 
 
 def _run_flow(settings, period: str | None) -> None:
-    from flows.nightly import nightly
     from nianbao.console import console
     from nianbao.summary import status_line
-    from schemas.county import ConfigError
+    from schemas.county import ConfigError, load_county
 
-    try:
-        result = nightly(
-            period=period,
-            config=settings.config,
-            inbox=settings.inbox,
-            db=settings.db,
-            out=settings.out,
-            outbox=settings.outbox,
-            show_progress=True,
-        )
+    try:  # a broken config is the user's to fix: say so plainly, before Prefect starts
+        load_county(settings.config)
     except ConfigError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2)
+    from flows.nightly import nightly
+
+    result = nightly(
+        period=period,
+        config=settings.config,
+        inbox=settings.inbox,
+        db=settings.db,
+        out=settings.out,
+        outbox=settings.outbox,
+        show_progress=True,
+    )
     console.print(f"[bold]{status_line(result.consolidation)}[/]")
     console.print(f"本次收到文件 {result.seen} 个，新文件 {result.new} 个（接收 {result.accepted}，退回 {result.rejected}）")
     console.print(f"汇总工作簿：[cyan]{Path(result.master).resolve()}[/]")
     console.print(f"回执（{len(result.receipts)} 份）：[cyan]{Path(settings.outbox).resolve()}[/]")
-
-
-PeriodOpt = Annotated[str | None, typer.Option("--period", help="报告期，如 2025；默认为配置中最近的报告期")]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="县配置文件（默认：演示县）")]
-InboxOpt = Annotated[str | None, typer.Option("--inbox", help="收件箱（本地文件夹或 fsspec 地址，如 smb://server/share/年报）")]
-DbOpt = Annotated[str | None, typer.Option("--db", help="数据库地址（默认 SQLite 文件；也可用 postgresql+psycopg://…）")]
-OutOpt = Annotated[str | None, typer.Option("--out", help="汇总工作簿所在文件夹")]
-OutboxOpt = Annotated[str | None, typer.Option("--outbox", help="回执输出文件夹")]
 
 
 @app.command()
