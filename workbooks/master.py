@@ -22,6 +22,7 @@ Two guarantees:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from copy import copy
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -132,16 +133,25 @@ def _render(ws: Worksheet, sheet: SheetData) -> None:
 
 
 def _apply_style(ws: Worksheet, r1: int, r2: int, c1: int, c2: int, style: CellStyle) -> None:
-    font = Font(bold=style.bold, size=style.size, color=style.color)
-    fill = PatternFill("solid", fgColor=style.fill) if style.fill else PatternFill(fill_type=None)
-    align = Alignment(horizontal=style.align, vertical="center" if style.wrap else None, wrap_text=style.wrap or None)
+    """Style the first cell through openpyxl's API, then give the rest the same style ids.
+
+    Setting five style objects per cell makes openpyxl hash each one against the workbook's
+    style tables; for a city's 分乡镇 sheet that was most of the publish. Copying the first
+    cell's style array (keeping each cell's own number format) gives identical output.
+    """
+    first = ws.cell(r1, c1)
+    first.font = Font(bold=style.bold, size=style.size, color=style.color)
+    first.fill = PatternFill("solid", fgColor=style.fill) if style.fill else PatternFill(fill_type=None)
+    first.alignment = Alignment(horizontal=style.align, vertical="center" if style.wrap else None, wrap_text=style.wrap or None)
+    first.border = _BORDER if style.border else Border()
+    first.protection = Protection(locked=style.locked)
+    proto = first._style
     for row in ws.iter_rows(min_row=r1, max_row=r2, min_col=c1, max_col=c2):
         for cell in row:
-            cell.font = font
-            cell.fill = fill
-            cell.alignment = align
-            cell.border = _BORDER if style.border else Border()
-            cell.protection = Protection(locked=style.locked)
+            if cell is not first:
+                number_format = cell._style.numFmtId if cell._style is not None else 0
+                cell._style = copy(proto)
+                cell._style.numFmtId = number_format
 
 
 def _add_choices(ws: Worksheet, header: str, choices: Sequence[str], cells: str) -> None:
