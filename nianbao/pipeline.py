@@ -83,7 +83,7 @@ class Stored:
 @dataclass
 class RunResult:
     period: str
-    master: Path
+    master: Path | None  # None when the run left the master workbook file alone
     receipts: list[Path] = field(default_factory=list)
     seen: int = 0
     new: int = 0
@@ -162,36 +162,62 @@ def publish_receipts(stored: Iterable[Stored], county: CountyConfig, outbox: Pat
         key = f"{s.report.township}_{s.report.period}" if s.report.township else f"未识别_{Path(s.file.name).stem}"
         if key not in latest or latest[key].file.modified <= s.file.modified:
             latest[key] = s
-    paths = []
-    for key, s in sorted(latest.items()):
-        town = county.township(s.report.township or "")
-        name = receipt_name(s.report.township, town.name, s.report.period or "") if town else f"{key}_回执.xlsx"
-        info = ReceiptInfo(
-            township_name=town.name if town else "（未识别的乡镇）",
-            period=s.report.period or "",
-            file_name=s.file.name,
-            sha256=s.sha256,
-            received_at=local_naive(s.file.modified),
-            accepted=s.report.valid,
-        )
-        with local_copy(s.file) as source:
-            paths.append(write_receipt(source, s.report, info, Path(outbox) / name))
-    return paths
+    return [write_township_receipt(s.file, s.sha256, s.report, county, outbox, key) for key, s in sorted(latest.items())]
 
 
-def run_once(settings: Settings, period: str | None = None, as_of: datetime | None = None) -> RunResult:
-    """The whole job without Prefect: used by the add-in and as the benchmark's baseline."""
+def write_township_receipt(
+    file: InboxFile, sha256: str, report: Report, county: CountyConfig, outbox: Path, key: str,
+    decision: str = "", reason: str = "",
+) -> Path:
+    """The receipt (回执) for one received file, with the county's decision if there is one.
+
+    ``key`` names the receipt of a file whose township is not in the county config.
+    """
+    town = county.township(report.township or "")
+    name = receipt_name(report.township, town.name, report.period or "") if town else f"{key}_回执.xlsx"
+    info = ReceiptInfo(
+        township_name=town.name if town else "（未识别的乡镇）",
+        period=report.period or "",
+        file_name=file.name,
+        sha256=sha256,
+        received_at=local_naive(file.modified),
+        accepted=report.valid,
+        decision=decision,
+        reason=reason,
+    )
+    try:
+        with local_copy(file) as source:
+            return write_receipt(source if source.exists() else None, report, info, Path(outbox) / name)
+    except FileNotFoundError:  # gone from a remote inbox: the 回执 sheet alone still says why
+        return write_receipt(None, report, info, Path(outbox) / name)
+
+
+def ingest(store: Store, county: CountyConfig, files: Sequence[InboxFile], batch_size: int) -> list[Stored]:
+    """Validate and record, in batches, the files whose content the store has not seen."""
+    known = store.known_hashes()
+    stored: list[Stored] = []
+    for batch in batches(files, batch_size):
+        stored += store_files(store, validate_files(batch, county, known))
+    return stored
+
+
+def run_once(
+    settings: Settings, period: str | None = None, as_of: datetime | None = None, *, master_file: bool = True
+) -> RunResult:
+    """The whole job without Prefect: used by the add-in and as the benchmark's baseline.
+
+    ``master_file=False`` leaves the master workbook file alone (the add-in refreshes the
+    book open in Excel instead; the file may be that very book, locked by Excel).
+    """
     county = load_county(settings.config)
     period = period or county.latest_period
     store = open_store(settings.db)
     try:
         files = extract(settings.inbox)
-        known = store.known_hashes()
-        stored: list[Stored] = []
-        for batch in batches(files, settings.batch_size):
-            stored += store_files(store, validate_files(batch, county, known))
+        stored = ingest(store, county, files, settings.batch_size)
         c = consolidate_period(store, county, period, as_of or now_local(), files)
-        result = RunResult(period, publish_master(c, settings.master_path(county, period)), consolidation=c)
+        master = publish_master(c, settings.master_path(county, period)) if master_file else None
+        result = RunResult(period, master, consolidation=c)
         result.receipts = publish_receipts(stored, county, Path(settings.outbox))
         return summarize(result, files, stored)
     finally:
@@ -204,3 +230,4 @@ def summarize(result: RunResult, files: Sequence[InboxFile], stored: Sequence[St
     result.accepted = sum(1 for s in stored if s.report.valid and not s.recorded.already_known)
     result.rejected = result.new - result.accepted
     return result
+
