@@ -16,14 +16,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from nianbao.consolidate import Consolidation, consolidate, local_naive
+import pandas as pd
+
+from nianbao.consolidate import Consolidation, Decision, FileStatus, TownshipStatus, consolidate, local_naive
 from nianbao.inbox import InboxFile, list_returns, local_copy, sha256_of
 from nianbao.store import Recorded, Store, open_store
 from nianbao.validate import check_file
 from schemas.county import DEMO_CONFIG, CountyConfig, load_county
-from schemas.findings import Report
-from schemas.models import TownshipReturn
+from schemas.findings import Finding, Report
+from schemas.models import Period, TownshipReturn
+from workbooks.layout import a1
 from workbooks.master import write_master
+from workbooks.master_layout import NB_STATUS, Review, kept_reviews, master_sheets, plain
 from workbooks.receipt import ReceiptInfo, receipt_name, write_receipt
 
 log = logging.getLogger(__name__)
@@ -328,3 +332,173 @@ def summarize(result: RunResult, files: Sequence[InboxFile], stored: Sequence[St
     result.rejected = result.new - result.accepted
     return result
 
+
+# --- the add-in's refresh: the same steps on demand, plus county decisions typed in Excel ------
+
+
+def unrecorded_files(store: Store, files: Sequence[InboxFile], period: str) -> list[InboxFile]:
+    """The inbox files whose content the store has not recorded: a refresh validates them first.
+
+    A file at the place, with the size and modified time of a submission recorded for ``period``
+    or the period before is known without reading it. Any other file is hashed and looked up,
+    so a file copied in with an old modified time (Explorer keeps it) is still found.
+    """
+    seen: set[tuple[str, int, int]] = set()
+    for p in (str(Period(period)), str(Period(period).previous())):
+        subs = store.submissions(p)
+        seen |= {_file_key(src, size, at) for src, size, at in zip(subs["source"], subs["size"], subs["received_at"])}
+    rest = [f for f in files if _file_key(f.url, f.size, f.modified) not in seen]
+    if not rest:
+        return []
+    known = store.known_hashes()
+    unknown = []
+    for file in rest:
+        with local_copy(file) as path:
+            if sha256_of(path) not in known:
+                unknown.append(file)
+    return unknown
+
+
+def _file_key(source: str, size: int, modified: datetime) -> tuple[str, int, int]:
+    return str(source), int(size), round(pd.Timestamp(modified).timestamp() * 1000)  # to the millisecond
+
+
+@dataclass(frozen=True)
+class DecisionTaken:
+    township_code: str
+    township_name: str
+    decision: str  # 通过 / 退回
+    reason: str
+
+
+@dataclass
+class ReviewOutcome:
+    stored: list[DecisionTaken] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # Chinese: where, what was typed, what is expected
+    unchanged: int = 0  # entries equal to the decision already stored
+
+
+def store_reviews(
+    store: Store, c: Consolidation, reviews: Mapping[str, Review], *, by: str, at: datetime
+) -> ReviewOutcome:
+    """Record the 审核意见/审核理由 county staff typed (township code -> Review) as decisions.
+
+    An entry is taken only if it is about the file the township's row shows now (the entries
+    the master workbook keeps, see ``workbooks.master_layout.with_reviews``), is 通过 or 退回,
+    gives a reason for 退回, concerns a received file (通过 only a valid one) and differs from
+    the decision that applies now. Anything else is refused with a message saying where.
+    """
+    status_sheet = next(s for s in master_sheets(c) if s.data_name == NB_STATUS)
+    kept = kept_reviews([status_sheet], reviews)
+    rows = {r.values[0]: (status_sheet.first_row + i) for i, r in enumerate(status_sheet.rows)}
+    column = status_sheet.column_index("decision")
+    status = c.status.set_index("township_code")
+    out = ReviewOutcome()
+    for code, review in sorted(reviews.items()):
+        where = f"「{status_sheet.title}」{a1(rows[code], column)}" if code in rows else f"「{status_sheet.title}」"
+        if code not in status.index:
+            out.refused.append(f"{where}：乡镇代码 {code} 不在本县的乡镇名单中，审核意见未保存")
+            continue
+        row = status.loc[code]
+        who = f"{row['township_name']}（{code}）"
+        problem = _review_problem(review, row, kept.get(code) is not None)
+        if problem:
+            out.refused.append(f"{where} {who}：{problem}")
+            continue
+        if (review.decision, review.reason) == (row["decision"], row["reason"]):
+            out.unchanged += 1
+            continue
+        store.record_decision(code, c.period, review.decision, review.reason, by=by, at=at)
+        out.stored.append(DecisionTaken(code, str(row["township_name"]), review.decision, review.reason))
+    return out
+
+
+def _review_problem(review: Review, row: pd.Series, about_current_file: bool) -> str | None:
+    """Why an entry cannot be stored, in Chinese; None if it can."""
+    typed = f"审核意见「{review.decision}」" if review.decision else "审核意见为空"
+    if not about_current_file:
+        return (
+            f"{typed}是针对文件「{review.file_name or '（无）'}」填写的，该乡镇此后报送了「{row['file_name']}」；"
+            "意见未保存，请审核新文件后重新填写"
+        )
+    if review.decision not in {d.value for d in Decision}:
+        return f"{typed}（审核理由「{review.reason}」），应填写「通过」或「退回」；未保存"
+    if review.decision == Decision.SENT_BACK and not review.reason:
+        return "审核意见为「退回」，但审核理由为空；退回必须写明理由（乡镇会在回执中看到），本次未保存"
+    if not plain(row["received"]):
+        return f"{typed}，但该乡镇尚未报送，没有可审核的文件；未保存"
+    if review.decision == Decision.APPROVED and not plain(row["valid"]):
+        return (
+            f"审核意见为「通过」，但最新报送的文件「{row['file_name']}」未通过校验（见「审核问题」）；"
+            "请填写「退回」并写明理由，或等待乡镇重新报送；未保存"
+        )
+    return None
+
+
+def publish_decision_receipts(
+    store: Store, county: CountyConfig, period: str, decisions: Iterable[DecisionTaken], outbox: Path
+) -> list[Path]:
+    """Rewrite the receipt of each township's latest file so it carries the county's decision."""
+    subs = store.submissions(period)
+    latest = subs.groupby("township_code", sort=False).tail(1).set_index("township_code")
+    findings = store.latest_findings(period)
+    paths = []
+    for d in decisions:
+        sub = latest.loc[d.township_code]
+        rows = findings[findings["township_code"] == d.township_code].to_dict("records")
+        report = Report(
+            file=str(sub["file_name"]),
+            township=d.township_code,
+            period=str(Period(period)),
+            readable=sub["status"] != FileStatus.UNREADABLE,
+            findings=[Finding(**{k: plain(r[k]) for k in Finding.model_fields}) for r in rows],
+        )
+        file = InboxFile(str(sub["source"]), str(sub["file_name"]), int(sub["size"]), sub["received_at"].to_pydatetime())
+        paths.append(write_township_receipt(file, str(sub["sha256"]), report, county, outbox, d.township_code, d.decision, d.reason))
+    return paths
+
+
+@dataclass
+class Refreshed:
+    """What :func:`refresh_period` did, for the add-in to write and to tell."""
+
+    consolidation: Consolidation
+    pending: list[InboxFile]  # inbox files not recorded before: validated and stored first
+    run: RunResult | None  # that run, if there was one
+    reviews: ReviewOutcome
+    receipts: list[Path]  # receipts rewritten for the decisions stored
+
+    @property
+    def missing(self) -> list[str]:
+        st = self.consolidation.status
+        return st.loc[st["status"] == TownshipStatus.MISSING.value, "township_name"].astype(str).tolist()
+
+
+def refresh_period(
+    settings: Settings, period: str | None, reviews: Mapping[str, Review] | None = None, *, by: str, at: datetime | None = None
+) -> Refreshed:
+    """The add-in's 刷新汇总 without Excel: consolidated results of ``period`` from the store.
+
+    If the inbox holds files the store has not recorded, they are validated and stored first
+    (:func:`run_once`, leaving the master workbook file to the nightly run). Then county staff's
+    typed ``reviews`` become decisions (:func:`store_reviews`, by ``by`` at ``at``); if any
+    was stored the period is consolidated again, so a 退回 shows, and the township's receipt
+    is rewritten to say why.
+    """
+    at = at or now_local()
+    county = load_county(settings.config)
+    period = str(Period(period or county.latest_period))
+    store = open_store(settings.db)
+    try:
+        files = extract(settings.inbox)
+        pending = unrecorded_files(store, files, period)
+        run = run_once(settings, period, at, master_file=False) if pending else None
+        c = run.consolidation if run else consolidate_period(store, county, period, at, files)
+        outcome = store_reviews(store, c, reviews or {}, by=by, at=at)
+        receipts: list[Path] = []
+        if outcome.stored:
+            c = consolidate_period(store, county, period, at, files)
+            receipts = publish_decision_receipts(store, county, period, outcome.stored, Path(settings.outbox))
+        return Refreshed(c, pending, run, outcome, receipts)
+    finally:
+        store.close()
