@@ -388,6 +388,8 @@ def store_reviews(
     gives a reason for 退回, concerns a received file (通过 only a valid one) and differs from
     the decision that applies now. Anything else is refused with a message saying where.
     """
+    if not reviews:
+        return ReviewOutcome()
     status_sheet = next(s for s in master_sheets(c) if s.data_name == NB_STATUS)
     kept = kept_reviews([status_sheet], reviews)
     rows = {r.values[0]: (status_sheet.first_row + i) for i, r in enumerate(status_sheet.rows)}
