@@ -319,9 +319,13 @@ def _log_failure(exc: BaseException) -> None:
 
 @contextmanager
 def _log_to_file() -> Iterator[None]:
-    """For one button press: INFO and above to ~/.nianbao/refresh.log (rotated), then detached."""
-    root = logging.getLogger()
-    level = root.level
+    """For one button press: this package's INFO lines to ~/.nianbao/refresh.log (rotated).
+
+    Only the ``plugin`` loggers, whose lines hold counts and code locations: other libraries'
+    lines may carry file names or paths.
+    """
+    logger = logging.getLogger("plugin")
+    level = logger.level
     try:
         path = user_settings_file().parent / LOG_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -330,12 +334,11 @@ def _log_to_file() -> Iterator[None]:
         yield
         return
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.setLevel(logging.INFO)
-    root.addHandler(handler)
-    root.setLevel(min(level or logging.WARNING, logging.INFO))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     try:
         yield
     finally:
-        root.removeHandler(handler)
+        logger.removeHandler(handler)
         handler.close()
-        root.setLevel(level)
+        logger.setLevel(level)

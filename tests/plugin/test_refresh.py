@@ -34,9 +34,11 @@ REASON = "女职工人数与名册合计不符，请核实后重新报送"
 
 @pytest.fixture(autouse=True)
 def no_settings_from_outside(monkeypatch, tmp_path):
-    """No settings file or variable of the machine running the tests; home is a temp folder."""
+    """No settings file or variable of the machine running the tests; home and the working
+    folder (where Settings' relative defaults point, as in Excel) are temp folders."""
     for var in (SETTINGS_PATH_ENV, *SETTINGS_ENV.values()):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("USERPROFILE", str(tmp_path / "home"))
 
@@ -290,7 +292,6 @@ def test_settings_file_paths_count_from_its_folder(county, json_book, xl, monkey
     settings.write_text(
         'config = "county.toml"\ninbox = "inbox"\ndb = "nianbao.db"\nout = "out"\noutbox = "outbox"\n', encoding="utf-8"
     )
-    monkeypatch.chdir(tmp_path)  # Excel's working folder is anyone's guess
     monkeypatch.setenv(SETTINGS_PATH_ENV, str(settings))
     book = json_book(xl.payload_from_xlsx(county.nightly.master))
 
@@ -349,3 +350,28 @@ def test_main_shows_a_chinese_alert_instead_of_a_traceback(county, json_book, xl
     log = (Path(os.environ["HOME"]) / ".nianbao" / "refresh.log").read_text(encoding="utf-8")
     assert "refresh failed:" in log and "refresh.py" in log
     assert "张三" not in log and str(tmp_path) not in log  # no names, no paths
+
+
+def test_main_refreshes_the_calling_book_and_logs_counts_only(county, json_book, xl, monkeypatch):
+    import xlwings as xw
+
+    settings = county.root / "nianbao.toml"
+    settings.write_text("config = 'county.toml'\ndb = 'nianbao.db'\noutbox = 'outbox'\n", encoding="utf-8")
+    monkeypatch.setenv(SETTINGS_PATH_ENV, str(settings))
+    payload = xl.payload_from_xlsx(county.nightly.master)
+    (code,) = reported(county.nightly.consolidation, 1)
+    typed(payload, code, "通过", "")
+    book = json_book(payload)
+    book.set_mock_caller()
+    try:
+        main()
+    finally:
+        del xw.Book._mock_caller
+
+    (alert,) = alerts(book, xl)
+    assert alert["args"][3] == "info" and "汇总已刷新" in alert["args"][0]
+    assert len(xl.actions(book, "setValues")) == len(SHEETS)
+    assert county.store.latest_decisions(PERIOD)["decided_by"].tolist() == [getpass.getuser()]
+    log = (Path(os.environ["HOME"]) / ".nianbao" / "refresh.log").read_text(encoding="utf-8")
+    assert "refreshed 2025: 5 sheets" in log and "1 decisions stored" in log
+    assert getpass.getuser() not in log.replace("plugin.refresh", "") and code not in log
