@@ -151,6 +151,14 @@ def _run_flow(settings, period: str | None) -> None:
     console.print(f"回执（{len(result.receipts)} 份）：[cyan]{Path(settings.outbox).resolve()}[/]")
 
 
+PeriodOpt = Annotated[str | None, typer.Option("--period", help="报告期，如 2025；默认为配置中最近的报告期")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="县配置文件（默认：演示县）")]
+InboxOpt = Annotated[str | None, typer.Option("--inbox", help="收件箱（本地文件夹或 fsspec 地址，如 smb://server/share/年报）")]
+DbOpt = Annotated[str | None, typer.Option("--db", help="数据库地址（默认 SQLite 文件；也可用 postgresql+psycopg://…）")]
+OutOpt = Annotated[str | None, typer.Option("--out", help="汇总工作簿所在文件夹")]
+OutboxOpt = Annotated[str | None, typer.Option("--outbox", help="回执输出文件夹")]
+
+
 @app.command()
 def run(
     period: PeriodOpt = None,
