@@ -56,7 +56,7 @@ from workbooks.layout import Ref, a1
 from workbooks.master import MasterWorkbookError
 from workbooks.master_layout import NB_COUNTY_CODE, NB_PERIOD, master_sheets, normalize_code
 from plugin.xlwriter import ReviewReadError, WriteSummary, write_sheets
-from plugin.xlwriter import _read_reviews as read_reviews  # Review objects: which file each entry is about
+from plugin.xlwriter import read_reviews
 
 if TYPE_CHECKING:
     import xlwings

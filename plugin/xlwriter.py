@@ -66,7 +66,7 @@ class WriteSummary:
 
 def write_sheets(book: xlwings.Book, sheets: Sequence[SheetData]) -> WriteSummary:
     """Write ``sheets`` into the open ``book`` (see the module docstring for what is kept)."""
-    reviews = _read_reviews(book)
+    reviews = read_reviews(book)
     kept = tuple(kept_reviews(sheets, reviews))
     sheets = with_reviews(sheets, reviews)
     created, rows, cleared = [], {}, {}
@@ -90,7 +90,7 @@ def read_review_column(book: xlwings.Book) -> dict[str, tuple[str, str]]:
     Cells are found through the defined names, rows matched by the township code on them.
     An empty dict for a book that is not (yet) a master workbook.
     """
-    return {code: (r.decision, r.reason) for code, r in _read_reviews(book).items()}
+    return {code: (r.decision, r.reason) for code, r in read_reviews(book).items()}
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -100,7 +100,8 @@ def _sheet_names(book: xlwings.Book) -> list[str]:
     return [s.name for s in book.sheets]
 
 
-def _read_reviews(book: xlwings.Book) -> dict[str, Review]:
+def read_reviews(book: xlwings.Book) -> dict[str, Review]:
+    """County staff's 审核意见 entries by township code, each with the file its row showed."""
     names = {name: Ref.parse(book.names[name].refers_to or "") if name in book.names else None for name in REVIEW_NAMES}
     present = _sheet_names(book)
     if all(ref is None for ref in names.values()):
