@@ -139,12 +139,13 @@ def one(n: int, root: Path, bases: int, roster_rows: int) -> dict:
     run(root / "empty", f"sqlite:///{root / 'warm.db'}")
     db = root / "bench.db"
     db.unlink(missing_ok=True)
-    pipeline.WORK.seconds = 0.0
+    pipeline.WORK.reset()
     start = time.perf_counter()
     result = run(inbox, f"sqlite:///{db}")
     total = time.perf_counter() - start
     work = pipeline.WORK.seconds
     return {
+        "stages_ms": {k: v / n * 1000 for k, v in pipeline.WORK.stages.items()},
         "n": n,
         "accepted": result.accepted,
         "floor_s": floor,
@@ -178,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['n']:>6} {r['accepted']:>8} {r['floor_s']:>8.1f} {r['flow_s']:>8.1f} {r['flow_s'] / r['n'] * 1000:>10.1f}"
             f" {r['flow_s'] / r['floor_s']:>10.2f} {orchestration:>14.1%} {r['peak_mb']:>8.0f}"
         )
+    for r in rows:
+        stages = "  ".join(f"{k} {v:.1f}" for k, v in r["stages_ms"].items())
+        print(f"N = {r['n']}: ms per return by stage: {stages}; floor {r['floor_s'] / r['n'] * 1000:.1f}")
     print("targets: flow/floor ≤ 3 at N = 2000; orchestration ≤ 20 %; peak memory flat in N beyond the consolidated tables")
     return 0
 

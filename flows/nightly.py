@@ -31,26 +31,29 @@ SUMMARY_ARTIFACT = "nianbao-summary"
 
 @task(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), cache_policy=NONE)
 def extract(inbox: str) -> list[InboxFile]:
-    with WORK:
+    with WORK.stage("extract"):
         return pipeline.extract(inbox)
 
 
 @task(cache_policy=NONE)
 def validate_and_store(batch: list[InboxFile], county: CountyConfig, known: set[str], store: Store) -> list[Stored]:
-    with WORK:
-        return pipeline.store_files(store, pipeline.validate_files(batch, county, known))
+    with WORK.stage("validate"):
+        received = pipeline.validate_files(batch, county, known)
+    with WORK.stage("store"):
+        return pipeline.store_files(store, received)
 
 
 @task(cache_policy=NONE)
 def consolidate(store: Store, county: CountyConfig, period: str, as_of: datetime, files: list[InboxFile]) -> Consolidation:
-    with WORK:
+    with WORK.stage("consolidate"):
         return pipeline.consolidate_period(store, county, period, as_of, files)
 
 
 @task(retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=2), cache_policy=NONE)
 def publish(c: Consolidation, stored: list[Stored], county: CountyConfig, settings: Settings) -> RunResult:
-    with WORK:
+    with WORK.stage("master"):
         result = RunResult(c.period, pipeline.publish_master(c, settings.master_path(county, c.period)), consolidation=c)
+    with WORK.stage("receipts"):
         result.receipts = pipeline.publish_receipts(stored, county, Path(settings.outbox))
     create_table_artifact(key=FINDINGS_ARTIFACT, table=findings_table(c), description=f"{c.county_name}{c.period} 审核问题")
     create_markdown_artifact(key=SUMMARY_ARTIFACT, markdown=summary_markdown(c, result), description=f"{c.county_name}{c.period} 汇总")

@@ -22,7 +22,7 @@ taken as Beijing time (see ``nianbao.consolidate.LOCAL_TZ``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -284,6 +284,13 @@ def _period_or_blank(value: str | None) -> str:
         return ""
 
 
+def _identity(report: Report, ret: TownshipReturn | None) -> tuple[str, str]:
+    """(township code, period) a file is recorded under; "" where the file names none."""
+    cover = ret.cover if ret is not None else None
+    township = (report.township or (cover.township_code if cover else None) or "").strip()
+    return township, _period_or_blank(report.period or (cover.period if cover else None))
+
+
 def _latest_per_township(*columns: Any, table: Any, order: tuple[Any, ...], where: Any) -> Any:
     """A subquery of ``columns`` with ``rn`` = 1 on the latest row of each township (portable window)."""
     rn = func.row_number().over(partition_by=table.township_code, order_by=order).label("rn")
@@ -323,59 +330,85 @@ class Store:
         Idempotent per (sha256, township, period). A valid file received later than the
         current return becomes current; a rejected or unreadable one never does.
         """
+        (recorded,) = self.record_many([(report, ret, dict(sha256=sha256, size=size, file_name=file_name, source=source, received_at=received_at))])
+        return recorded
+
+    def record_many(self, items: Sequence[tuple[Report, TownshipReturn | None, Mapping[str, Any]]]) -> list[Recorded]:
+        """:meth:`record` for a batch in one transaction: one commit (one fsync) per batch.
+
+        If another process recorded one of the files meanwhile (a unique-key clash), the batch
+        is rolled back and recorded file by file, so the clash only makes that file "known".
+        """
+        try:
+            with self._sessions() as session:
+                out = [self._record(session, report, ret, **file) for report, ret, file in items]
+                session.commit()
+                return out
+        except IntegrityError:
+            if len(items) == 1:
+                report, ret, file = items[0]
+                with self._sessions() as session:
+                    known = self._known(session, file["sha256"], *_identity(report, ret))
+                if known is None:
+                    raise
+                return [known]
+            return [recorded for item in items for recorded in self.record_many([item])]
+
+    def _record(
+        self,
+        session: Session,
+        report: Report,
+        ret: TownshipReturn | None,
+        *,
+        sha256: str,
+        size: int,
+        file_name: str,
+        source: str,
+        received_at: datetime,
+    ) -> Recorded:
         if not report.readable or ret is None:
             status = FileStatus.UNREADABLE
         else:
             status = FileStatus.REJECTED if report.errors else FileStatus.ACCEPTED
         cover = ret.cover if ret is not None else None
-        township = (report.township or (cover.township_code if cover else None) or "").strip()
-        period = _period_or_blank(report.period or (cover.period if cover else None))
-        with self._sessions() as session:
-            known = self._known(session, sha256, township, period)
-            if known is not None:
-                return known
-            sub = Submission(
-                sha256=sha256,
-                size=int(size),
-                file_name=file_name,
-                source=str(source),
-                received_at=received_at,
-                recorded_at=_now(),
-                township_code=township,
-                township_name=(cover.township_name if cover else None) or "",
-                period=period,
-                status=status.value,
-                fill_date=cover.fill_date if cover else None,
-                error_count=len(report.errors),
-                warning_count=len(report.warnings),
-                findings=[f.model_dump(mode="json") for f in report.findings],
-                ledger_rows=len(ret.ledger) if ret is not None else 0,
-                ledger_amount=sum((r.amount for r in ret.ledger if r.amount is not None), Decimal(0)) if ret else None,
+        township, period = _identity(report, ret)
+        known = self._known(session, sha256, township, period)
+        if known is not None:
+            return known
+        sub = Submission(
+            sha256=sha256,
+            size=int(size),
+            file_name=file_name,
+            source=str(source),
+            received_at=received_at,
+            recorded_at=_now(),
+            township_code=township,
+            township_name=(cover.township_name if cover else None) or "",
+            period=period,
+            status=status.value,
+            fill_date=cover.fill_date if cover else None,
+            error_count=len(report.errors),
+            warning_count=len(report.warnings),
+            findings=[f.model_dump(mode="json") for f in report.findings],
+            ledger_rows=len(ret.ledger) if ret is not None else 0,
+            ledger_amount=sum((r.amount for r in ret.ledger if r.amount is not None), Decimal(0)) if ret else None,
+        )
+        session.add(sub)
+        session.flush()  # IntegrityError here: recorded concurrently (see record_many)
+        if ret is not None:
+            values = ret.summary.model_dump()
+            session.add_all(
+                SummaryValue(submission_id=sub.id, indicator=code, value=values[code])
+                for code in INDICATOR_CODES
+                if values.get(code) is not None
             )
-            session.add(sub)
-            try:
-                session.flush()
-            except IntegrityError:  # recorded concurrently by another process
-                session.rollback()
-                known = self._known(session, sha256, township, period)
-                if known is None:
-                    raise
-                return known
-            if ret is not None:
-                values = ret.summary.model_dump()
-                session.add_all(
-                    SummaryValue(submission_id=sub.id, indicator=code, value=values[code])
-                    for code in INDICATOR_CODES
-                    if values.get(code) is not None
-                )
-                session.add_all(
-                    RosterUnit(submission_id=sub.id, row=i, uscc=r.uscc, name=r.name) for i, r in enumerate(ret.roster)
-                )
-            superseded, current = None, False
-            if status is FileStatus.ACCEPTED:
-                superseded, current = self._maybe_make_current(session, sub)
-            session.commit()
-            return Recorded(sub.id, False, status, current, superseded)
+            session.add_all(
+                RosterUnit(submission_id=sub.id, row=i, uscc=r.uscc, name=r.name) for i, r in enumerate(ret.roster)
+            )
+        superseded, current = None, False
+        if status is FileStatus.ACCEPTED:
+            superseded, current = self._maybe_make_current(session, sub)
+        return Recorded(sub.id, False, status, current, superseded)
 
     def known_hashes(self) -> set[str]:
         """sha256 of every file ever recorded: the flow skips re-validating these."""

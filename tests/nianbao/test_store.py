@@ -196,3 +196,35 @@ def test_schema_is_valid_postgresql_ddl():
 def test_postgres_engine_is_created_lazily():
     engine = make_engine("postgres://u:p@127.0.0.1:1/nianbao")  # nothing listens there
     assert engine.dialect.name == "postgresql" and engine.pool.checkedout() == 0
+
+
+def batch_item(content, at=T0, code=CODE):
+    report = Report(file=f"{content}.xlsx", township=code, period=PERIOD)
+    file = dict(sha256=hashlib.sha256(content.encode()).hexdigest(), size=len(content), file_name=f"{content}.xlsx",
+                source=f"/inbox/{content}.xlsx", received_at=at)
+    return report, township_return(code), file
+
+
+def test_a_batch_is_one_transaction_with_the_same_rules_as_one_by_one(store, db):
+    items = [batch_item("a"), batch_item("b", T0 + timedelta(hours=1)), batch_item("a")]
+    first, second, again = store.record_many(items)
+    assert not first.already_known and not second.already_known
+    assert again.already_known and again.submission_id == first.submission_id
+    assert second.current and second.superseded == first.submission_id
+    assert len(dump(db)["submissions"]) == 2
+
+
+def test_a_batch_meeting_a_file_recorded_elsewhere_falls_back_to_one_by_one(store, db, monkeypatch):
+    recorded_elsewhere = record(store, "b")
+    real_known, calls = type(store)._known, []
+
+    def blind_at_first(self, *args):
+        # The race: while the batch checks, it cannot see the other process's row yet.
+        calls.append(args)
+        return None if len(calls) <= 2 else real_known(self, *args)
+
+    monkeypatch.setattr(type(store), "_known", blind_at_first)
+    c, b = store.record_many([batch_item("c"), batch_item("b")])
+    assert not c.already_known
+    assert b.already_known and b.submission_id == recorded_elsewhere.submission_id
+    assert len(dump(db)["submissions"]) == 2
