@@ -39,7 +39,8 @@ os.environ.setdefault("XLWINGS_LICENSE_KEY", "noncommercial")  # before xlwings 
 
 import xlwings as xw  # noqa: E402
 
-from nianbao.pipeline import Settings, consolidate_period  # noqa: E402
+from nianbao.pipeline import consolidate_period  # noqa: E402
+from nianbao.settings import Settings  # noqa: E402
 from nianbao.store import Store, open_store  # noqa: E402
 from plugin.refresh import refresh  # noqa: E402
 from plugin.xlwriter import write_sheets  # noqa: E402

@@ -20,7 +20,8 @@ from rich.progress import Progress
 from nianbao import pipeline
 from nianbao.consolidate import Consolidation
 from nianbao.inbox import InboxFile
-from nianbao.pipeline import WORK, RunResult, Settings, Stored
+from nianbao.pipeline import WORK, RunResult, Stored
+from nianbao.settings import Settings
 from nianbao.store import Store, open_store
 from nianbao.summary import findings_table, summary_markdown
 from schemas.county import CountyConfig, load_county

@@ -112,16 +112,19 @@ def template(
 
 
 def _settings(config: Path | None, inbox: str | None, db: str | None, out: str | None, outbox: str | None):
-    from nianbao.pipeline import Settings
+    """The county's nianbao.toml (the same file the Excel add-in reads), with options over it."""
+    import dataclasses
 
-    base = Settings()
-    return Settings(
-        config=str(config or base.config),
-        inbox=inbox or base.inbox,
-        db=db or base.db,
-        out=out or base.out,
-        outbox=outbox or base.outbox,
-    )
+    from nianbao.console import console
+    from nianbao.settings import SettingsError, load_settings, settings_file
+
+    try:
+        base = load_settings(settings_file(near=Path.cwd()))
+    except SettingsError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2)
+    given = {"config": str(config) if config else None, "inbox": inbox, "db": db, "out": out, "outbox": outbox}
+    return dataclasses.replace(base, **{k: v for k, v in given.items() if v})
 
 
 def _run_flow(settings, period: str | None) -> None:

@@ -5,8 +5,8 @@ calls :func:`refresh` on the calling book and turns any failure into a Chinese m
 :func:`refresh` is a thin shell over the functions the nightly flow uses
 (:func:`nianbao.pipeline.refresh_period`); what is Excel-specific stays here:
 
-1. settings: the ``settings`` argument, else :func:`nianbao.pipeline.load_settings` from the
-   settings file found by :func:`nianbao.pipeline.settings_file` (``$NIANBAO_SETTINGS``, then
+1. settings: the ``settings`` argument, else :func:`nianbao.settings.load_settings` from the
+   settings file found by :func:`nianbao.settings.settings_file` (``$NIANBAO_SETTINGS``, then
    ``nianbao.toml`` beside the workbook, then ``~/.nianbao/nianbao.toml``) with ``NIANBAO_*``
    environment variables over it;
 2. the book's period (defined name ``NB_PERIOD``, else the 汇总 title, else the county config's
@@ -37,15 +37,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nianbao.consolidate import Consolidation
-from nianbao.pipeline import (
+from nianbao.pipeline import DecisionTaken, Refreshed, refresh_period
+from nianbao.settings import (
     SETTINGS_ENV,
     SETTINGS_FILE,
-    DecisionTaken,
-    Refreshed,
     Settings,
     SettingsError,
     load_settings,
-    refresh_period,
     settings_file,
     user_settings_file,
 )

@@ -16,7 +16,8 @@ from openpyxl import load_workbook
 
 from nianbao.consolidate import LOCAL_TZ
 from nianbao.demo import build_demo
-from nianbao.pipeline import SETTINGS_ENV, SETTINGS_PATH_ENV, Settings, SettingsError, load_settings, run_once
+from nianbao.pipeline import run_once
+from nianbao.settings import SETTINGS_ENV, SETTINGS_PATH_ENV, Settings, SettingsError, load_settings
 from nianbao.store import open_store
 from plugin import main, refresh
 from plugin.refresh import BookError
