@@ -44,6 +44,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     func,
+    insert,
     select,
 )
 from sqlalchemy.engine import URL, Engine, make_url
@@ -396,15 +397,15 @@ class Store:
         session.add(sub)
         session.flush()  # IntegrityError here: recorded concurrently (see record_many)
         if ret is not None:
+            # Core executemany, not ORM objects: ~165 rows a return, and the ORM's unit of work
+            # was most of the time spent storing a night's returns.
             values = ret.summary.model_dump()
-            session.add_all(
-                SummaryValue(submission_id=sub.id, indicator=code, value=values[code])
-                for code in INDICATOR_CODES
-                if values.get(code) is not None
-            )
-            session.add_all(
-                RosterUnit(submission_id=sub.id, row=i, uscc=r.uscc, name=r.name) for i, r in enumerate(ret.roster)
-            )
+            rows = [{"submission_id": sub.id, "indicator": code, "value": values[code]} for code in INDICATOR_CODES if values.get(code) is not None]
+            if rows:
+                session.execute(insert(SummaryValue), rows)
+            units = [{"submission_id": sub.id, "row": i, "uscc": r.uscc, "name": r.name} for i, r in enumerate(ret.roster)]
+            if units:
+                session.execute(insert(RosterUnit), units)
         superseded, current = None, False
         if status is FileStatus.ACCEPTED:
             superseded, current = self._maybe_make_current(session, sub)
