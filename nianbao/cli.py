@@ -203,13 +203,20 @@ def demo(
     """生成演示县（配置、两年的报表，含错误、逾期、未报、重报）并运行一次汇总。"""
     from nianbao.console import console
     from nianbao.demo import build_demo
+    from schemas.county import load_county
 
-    with console.status("正在生成演示县的报表……"):
-        plan = build_demo(directory)
-    console.print(f"演示县：{plan.county.county_name}，{len(plan.county.townships)} 个乡镇，收件箱 {plan.inbox.resolve()}")
+    config_path, inbox = directory / "county.toml", directory / "inbox"
+    if config_path.is_file() and inbox.is_dir():
+        # Regenerated files would differ in their timestamps and count as resubmissions.
+        console.print(f"演示县已存在，直接再运行一次汇总（已入库的文件不会重复入库）：{inbox.resolve()}")
+    else:
+        with console.status("正在生成演示县的报表……"):
+            build_demo(directory)
+    county = load_county(config_path)
+    console.print(f"演示县：{county.county_name}，{len(county.townships)} 个乡镇，收件箱 {inbox.resolve()}")
     settings = _settings(
-        plan.config_path,
-        str(plan.inbox),
+        config_path,
+        str(inbox),
         f"sqlite:///{(directory / 'nianbao.db').resolve()}",
         str(directory / "out"),
         str(directory / "outbox"),

@@ -214,3 +214,22 @@ def test_cli_run_prints_where_the_results_are(demo):
 
     bad = CliRunner().invoke(app, ["run", "--config", str(root / "nope.toml"), "--inbox", str(root / "inbox")])
     assert bad.exit_code == 2 and "找不到县配置文件" in bad.output
+
+
+def test_cli_demo_builds_once_and_reruns_without_duplicates(tmp_path):
+    from typer.testing import CliRunner
+
+    from nianbao.cli import app
+    from nianbao.store import open_store
+
+    first = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path / "demo")])
+    assert first.exit_code == 0, first.output
+    assert "新文件 36 个" in first.output and "汇总工作簿" in first.output
+    assert len(list((tmp_path / "demo" / "outbox").iterdir())) == 35
+
+    again = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path / "demo")])
+    assert again.exit_code == 0, again.output
+    assert "演示县已存在" in again.output and "新文件 0 个" in again.output
+    store = open_store(f"sqlite:///{tmp_path / 'demo' / 'nianbao.db'}")
+    assert len(store.submissions(PERIOD)) == 18  # 17 townships reported, one of them twice
+    store.close()
