@@ -155,6 +155,34 @@ def one(n: int, root: Path, bases: int, roster_rows: int) -> dict:
     }
 
 
+def memory(n: int, root: Path) -> dict:
+    """Runs in a child: the plain pipeline stage by stage, peak RSS after each (no Prefect).
+
+    Shows whether the returns are streamed: the peak after validating and storing all N
+    returns should not grow with N; what grows afterwards is the consolidated tables.
+    """
+    from nianbao import pipeline
+    from nianbao.store import open_store
+    from schemas.county import load_county
+
+    def peak() -> float:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    db = root / "memory.db"
+    db.unlink(missing_ok=True)
+    county, store = load_county(root / "county.toml"), open_store(f"sqlite:///{db}")
+    files = pipeline.extract(str(root / "inbox"))
+    out = {"n": n, "start": peak()}
+    stored = pipeline.ingest(store, county, files, 100)
+    out["ingest"] = peak()
+    c = pipeline.consolidate_period(store, county, PERIOD, pipeline.now_local(), files)
+    out["consolidate"] = peak()
+    pipeline.publish_master(c, root / "memory-master.xlsx")
+    pipeline.publish_receipts(stored, county, root / "memory-outbox")
+    out["publish"] = peak()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, nargs="+", default=[200, 2000])
@@ -162,16 +190,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--roster-rows", type=int, default=100)
     parser.add_argument("--dir", type=Path)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     root = args.dir or Path(tempfile.mkdtemp(prefix="nianbao-flow-bench-"))
     if args.child:
         print(json.dumps(one(args.child, root / f"n{args.child}", args.bases, args.roster_rows)))
         return 0
-    rows = []
-    for n in args.n:
-        cmd = [sys.executable, __file__, "--child", str(n), "--dir", str(root), "--bases", str(args.bases), "--roster-rows", str(args.roster_rows)]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-        rows.append(json.loads(out))
+    if args.memory_child:
+        print(json.dumps(memory(args.memory_child, root / f"n{args.memory_child}")))
+        return 0
+
+    def child(flag: str, n: int) -> dict:
+        cmd = [sys.executable, __file__, flag, str(n), "--dir", str(root), "--bases", str(args.bases), "--roster-rows", str(args.roster_rows)]
+        return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+
+    rows = [child("--child", n) for n in args.n]
+    peaks = [child("--memory-child", n) for n in args.n]
     print(f"{'N':>6} {'accepted':>8} {'floor s':>8} {'flow s':>8} {'ms/return':>10} {'flow/floor':>10} {'orchestration':>14} {'peak MB':>8}")
     for r in rows:
         orchestration = (r["flow_s"] - r["work_s"]) / r["flow_s"]
@@ -182,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         stages = "  ".join(f"{k} {v:.1f}" for k, v in r["stages_ms"].items())
         print(f"N = {r['n']}: ms per return by stage: {stages}; floor {r['floor_s'] / r['n'] * 1000:.1f}")
+    for m in peaks:
+        print(
+            f"N = {m['n']}: peak RSS without Prefect, MB: start {m['start']:.0f}, after validate+store {m['ingest']:.0f},"
+            f" after consolidate {m['consolidate']:.0f}, after publish {m['publish']:.0f}"
+        )
     print("targets: flow/floor ≤ 3 at N = 2000; orchestration ≤ 20 %; peak memory flat in N beyond the consolidated tables")
     return 0
 

@@ -618,14 +618,29 @@ class Store:
         ]
         return pd.DataFrame(records, columns=list(FINDING_COLUMNS), dtype=object)
 
-    def roster_units(self, period: str) -> pd.DataFrame:
-        """USCC and name of every roster unit of the current returns of ``period``."""
+    def roster_units(self, period: str, shared_only: bool = False) -> pd.DataFrame:
+        """USCC and name of every roster unit of the current returns of ``period``.
+
+        ``shared_only``: just the units whose USCC appears in two or more townships' current
+        rosters (what the county duplicate check needs), found by the database, so a city's
+        hundreds of thousands of roster rows never have to be loaded.
+        """
+        period = str(Period(period))
         stmt = (
             select(CurrentReturn.township_code, RosterUnit.submission_id, RosterUnit.row, RosterUnit.uscc, RosterUnit.name)
             .join(RosterUnit, RosterUnit.submission_id == CurrentReturn.submission_id)
-            .where(CurrentReturn.period == str(Period(period)))
+            .where(CurrentReturn.period == period)
             .order_by(CurrentReturn.township_code, RosterUnit.row)
         )
+        if shared_only:
+            shared = (
+                select(RosterUnit.uscc)
+                .join(CurrentReturn, RosterUnit.submission_id == CurrentReturn.submission_id)
+                .where(CurrentReturn.period == period, RosterUnit.uscc.is_not(None), RosterUnit.uscc != "")
+                .group_by(RosterUnit.uscc)
+                .having(func.count(func.distinct(CurrentReturn.township_code)) > 1)
+            )
+            stmt = stmt.where(RosterUnit.uscc.in_(shared))
         return self._frame(stmt, UNIT_COLUMNS)
 
     def latest_decisions(self, period: str) -> pd.DataFrame:
@@ -649,7 +664,7 @@ class Store:
             previous=self.current_returns(Period(period).previous()),
             submissions=self.submissions(period),
             findings=self.latest_findings(period),
-            units=self.roster_units(period),
+            units=self.roster_units(period, shared_only=True),
             decisions=self.latest_decisions(period),
             unidentified=self.unidentified(sources),
         )

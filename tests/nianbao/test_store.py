@@ -228,3 +228,15 @@ def test_a_batch_meeting_a_file_recorded_elsewhere_falls_back_to_one_by_one(stor
     assert not c.already_known
     assert b.already_known and b.submission_id == recorded_elsewhere.submission_id
     assert len(dump(db)["submissions"]) == 2
+
+
+def test_shared_units_are_found_by_the_database(store):
+    shared = "91410100MA44XXXX1K"
+    record(store, "a", code="419901100")
+    record(store, "b", code="419901101")
+    other = township_return("419901102").model_copy(update={"roster": [RosterRow(name="丙公司", uscc="91410100MA44ZZZZ3M")]})
+    record(store, "c", code="419901102", ret=other)
+    units = store.roster_units(PERIOD, shared_only=True)
+    assert sorted(units["township_code"]) == ["419901100", "419901101"]
+    assert set(units["uscc"]) == {shared}
+    assert len(store.roster_units(PERIOD)) == 5
