@@ -85,9 +85,9 @@ def _variant(base: Path, base_town: Township, target: Township, out: Path, i: in
         for item in src.infolist():
             data = src.read(item)
             if item.filename.endswith(".xml") and item.filename.startswith("xl/"):
+                # openpyxl writes strings inline in the sheet parts, Excel in sharedStrings.xml
                 text = data.decode("utf-8").replace(base_town.code, target.code).replace(base_town.name, target.name)
-                if item.filename == "xl/sharedStrings.xml":
-                    text = USCC_TEXT.sub(new_uscc, text)
+                text = USCC_TEXT.sub(new_uscc, text)
                 data = text.encode("utf-8")
             dst.writestr(item, data)
 
@@ -148,6 +148,7 @@ def one(n: int, root: Path, bases: int, roster_rows: int) -> dict:
         "stages_ms": {k: v / n * 1000 for k, v in pipeline.WORK.stages.items()},
         "n": n,
         "accepted": result.accepted,
+        "findings": len(result.consolidation.findings),
         "floor_s": floor,
         "flow_s": total,
         "work_s": work,
@@ -206,11 +207,11 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = [child("--child", n) for n in args.n]
     peaks = [child("--memory-child", n) for n in args.n]
-    print(f"{'N':>6} {'accepted':>8} {'floor s':>8} {'flow s':>8} {'ms/return':>10} {'flow/floor':>10} {'orchestration':>14} {'peak MB':>8}")
+    print(f"{'N':>6} {'accepted':>8} {'findings':>8} {'floor s':>8} {'flow s':>8} {'ms/return':>10} {'flow/floor':>10} {'orchestration':>14} {'peak MB':>8}")
     for r in rows:
         orchestration = (r["flow_s"] - r["work_s"]) / r["flow_s"]
         print(
-            f"{r['n']:>6} {r['accepted']:>8} {r['floor_s']:>8.1f} {r['flow_s']:>8.1f} {r['flow_s'] / r['n'] * 1000:>10.1f}"
+            f"{r['n']:>6} {r['accepted']:>8} {r['findings']:>8} {r['floor_s']:>8.1f} {r['flow_s']:>8.1f} {r['flow_s'] / r['n'] * 1000:>10.1f}"
             f" {r['flow_s'] / r['floor_s']:>10.2f} {orchestration:>14.1%} {r['peak_mb']:>8.0f}"
         )
     for r in rows:
