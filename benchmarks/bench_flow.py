@@ -36,7 +36,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from python_calamine import CalamineWorkbook
-from stdnum.cn import uscc
+from stdnum.cn import ric, uscc
 
 from schemas.county import CountyConfig, PeriodConfig, Township
 from workbooks.sample import make_uscc, write_sample_return
@@ -79,7 +79,8 @@ def _variant(base: Path, base_town: Township, target: Township, out: Path, i: in
     rng = random.Random(i)
 
     def new_uscc(match: re.Match) -> str:
-        return make_uscc(rng, "企业", "419901") if uscc.is_valid(match[1]) else match[1]
+        code = match[1]  # an ID number can pass the USCC check by chance: leave the ledger alone
+        return make_uscc(rng, "企业", "419901") if uscc.is_valid(code) and not ric.is_valid(code) else code
 
     with zipfile.ZipFile(base) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for item in src.infolist():
