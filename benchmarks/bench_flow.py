@@ -74,13 +74,20 @@ def _base(args: tuple[Path, int, int]) -> Path:
     return write_sample_return(path, township(i), PERIOD, seed=i, roster_rows=roster_rows, ledger_rows=20)
 
 
+def _is_id_number(code: str) -> bool:
+    try:
+        return ric.is_valid(code)
+    except KeyError:  # python-stdnum 2.2 raises this for some region codes
+        return False
+
+
 def _variant(base: Path, base_town: Township, target: Township, out: Path, i: int) -> None:
     """Copy ``base`` as the return of ``target``: new township code, names and unit codes."""
     rng = random.Random(i)
 
     def new_uscc(match: re.Match) -> str:
         code = match[1]  # an ID number can pass the USCC check by chance: leave the ledger alone
-        return make_uscc(rng, "企业", "419901") if uscc.is_valid(code) and not ric.is_valid(code) else code
+        return make_uscc(rng, "企业", "419901") if uscc.is_valid(code) and not _is_id_number(code) else code
 
     with zipfile.ZipFile(base) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for item in src.infolist():

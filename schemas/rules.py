@@ -172,6 +172,10 @@ def _code_problem(validate: Callable[[str], str], value: str, reasons: dict) -> 
             if isinstance(exc, kind):
                 return reason
         return "格式不对"
+    except (KeyError, IndexError, ValueError):
+        # python-stdnum 2.2's ric.validate raises KeyError for some region codes in its
+        # database (e.g. 358422); a typo there must be a finding, not an unreadable file.
+        return "地区码不对" if reasons is _ID_REASON else "格式不对"
     return None
 
 

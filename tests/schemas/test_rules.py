@@ -69,3 +69,13 @@ def test_uscc_fast_path_agrees_with_stdnum_is_valid():
         assert _uscc_ok(code) == uscc.is_valid(code), code
         valid += _uscc_ok(code)
     assert 0 < valid < 5000
+
+
+def test_an_id_number_that_trips_stdnum_is_a_finding_not_a_crash():
+    """python-stdnum raises KeyError (not ValidationError) for region 358422."""
+    fixture = next(f for f in FIXTURES if f.code == "ledger.id_number")
+    values = fixture.values()
+    values["ledger"][0]["id_number"] = "358422199001018674"
+    (finding,) = [f for f in findings_of(values) if f.code == "ledger.id_number"]
+    assert finding.field == "ledger.0.id_number" and "地区码不对" in finding.message
+    assert finding.value == "3584**********8674"
