@@ -26,7 +26,6 @@ class Checked:
 
     report: Report
     ret: TownshipReturn | None = None
-    raw: RawReturn | None = None
 
 
 def unreadable(name: str, code: str, message: str, sheet: str | None = None) -> Checked:
@@ -51,4 +50,4 @@ def check_raw(raw: RawReturn, *, name: str, period: str | None = None, county: C
     ctx = RuleContext(period=period, county=county)
     findings = [raw.cells.place(f) for f in (*cell_findings, *run_rules(ret, ctx))]
     report = Report(file=name, township=ret.cover.township_code, period=ret.cover.period, findings=findings)
-    return Checked(report, ret, raw)
+    return Checked(report, ret)

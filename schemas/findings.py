@@ -8,7 +8,6 @@ done in exactly one place: ``workbooks.layout.CellMap.locate``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
@@ -63,10 +62,6 @@ class Report(BaseModel):
     period: str | None = None
     readable: bool = True
     findings: list[Finding] = []
-
-    @classmethod
-    def collect(cls, file: str, findings: Iterable[Finding], **kw) -> "Report":
-        return cls(file=file, findings=list(findings), **kw)
 
     @property
     def errors(self) -> list[Finding]:

@@ -18,7 +18,7 @@ from stdnum import exceptions as stdnum_exc
 from stdnum.cn import ric, uscc
 
 from schemas.county import CountyConfig
-from schemas.findings import Finding, Report, Severity
+from schemas.findings import Finding, Severity
 from schemas.indicators import BY_CODE, INDICATORS, SUMS
 from schemas.models import LedgerRow, Period, RosterRow, TownshipReturn, field_specs
 from schemas.privacy import mask_id
@@ -399,9 +399,3 @@ def run_rules(ret: TownshipReturn, ctx: RuleContext = RuleContext(), rules: Iter
     """All findings of all rules, lazily, in rule-book order."""
     for rule in rules:
         yield from rule.run(ret, ctx)
-
-
-def audit(ret: TownshipReturn, file: str, ctx: RuleContext = RuleContext(), cell_findings: Iterable[Finding] = ()) -> Report:
-    """A report from cell-level findings plus every rule (locations not yet placed on cells)."""
-    findings = [*cell_findings, *run_rules(ret, ctx)]
-    return Report.collect(file, findings, township=ret.cover.township_code, period=ret.cover.period)
