@@ -1,6 +1,6 @@
 """Benchmark: the nightly flow over N generated returns, against a raw calamine read of them.
 
-    PYTHONPATH=. python benchmarks/bench_flow.py [--n 200 2000] [--roster-rows 100] [--dir DIR]
+    .venv/bin/python benchmarks/bench_flow.py [--n 200 2000] [--roster-rows 100] [--dir DIR]
 
 For each N, in a fresh child process (so peak memory is that run's own): a county config of N
 townships and an inbox of N valid returns, then
@@ -38,8 +38,8 @@ from pathlib import Path
 from python_calamine import CalamineWorkbook
 from stdnum.cn import ric, uscc
 
-from schemas.county import CountyConfig, PeriodConfig, Township
-from workbooks.sample import make_uscc, write_sample_return
+from nianbao.schemas.county import CountyConfig, PeriodConfig, Township
+from nianbao.workbooks.sample import make_uscc, write_sample_return
 
 PERIOD = "2025"
 COUNTY_CODE = "419901"
@@ -130,7 +130,7 @@ def calamine_floor(paths: list[Path]) -> float:
 
 def one(n: int, root: Path, bases: int, roster_rows: int) -> dict:
     """Runs in the child process."""
-    from flows.nightly import nightly
+    from nianbao.flows.nightly import nightly
     from nianbao import pipeline
 
     root.mkdir(parents=True, exist_ok=True)
@@ -172,7 +172,7 @@ def memory(n: int, root: Path) -> dict:
     """
     from nianbao import pipeline
     from nianbao.store import open_store
-    from schemas.county import load_county
+    from nianbao.schemas.county import load_county
 
     def peak() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,12 +1,12 @@
 """Benchmark: how fast is reading a return, against a raw calamine dump and openpyxl?
 
-    PYTHONPATH=. python benchmarks/bench_read.py [--count 200] [--roster-rows 300] [--dir DIR]
+    .venv/bin/python benchmarks/bench_read.py [--count 200] [--roster-rows 300] [--dir DIR]
 
 Generates ``--count`` sample returns (valid, ``--roster-rows`` roster rows each; in a temporary
 directory unless ``--dir`` is given, where existing files are reused) and prints the median
 milliseconds per return of
 
-  (a) ``workbooks.reader.read_return``,
+  (a) ``nianbao.workbooks.reader.read_return``,
   (b) a raw python-calamine dump of every cell of every sheet of the same files (the floor),
   (c) ``openpyxl.load_workbook`` of the same files,
   (d) reader + validator (``nianbao.validate.check_file``),
@@ -29,10 +29,10 @@ from pathlib import Path
 import openpyxl
 from python_calamine import CalamineWorkbook
 
-from schemas.county import load_county
+from nianbao.schemas.county import load_county
 from nianbao.validate import check_file
-from workbooks.reader import read_return
-from workbooks.sample import write_sample_return
+from nianbao.workbooks.reader import read_return
+from nianbao.workbooks.sample import write_sample_return
 
 
 def _generate_one(args: tuple[Path, int, int]) -> Path:

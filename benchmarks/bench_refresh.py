@@ -1,10 +1,10 @@
 """Benchmark: how long does the 刷新汇总 button take, against just reading the store?
 
-    PYTHONPATH=. python benchmarks/bench_refresh.py [--townships 40 400] [--repeat 7] [--roster-rows 20]
+    .venv/bin/python benchmarks/bench_refresh.py [--townships 40 400] [--repeat 7] [--roster-rows 20]
 
 For each county size a store is built synthetically in a temporary folder: a county config
 with that many townships, and for this period and the previous one a sample return per
-township (``workbooks.sample``) parsed by ``schemas.parse.build_return``, checked by the rules
+township (``nianbao.workbooks.sample``) parsed by ``nianbao.schemas.parse.build_return``, checked by the rules
 and recorded with ``Store.record`` — no xlsx files, which for 400 townships would take minutes
 to write. One township in twenty has not reported this period. The inbox is empty, so the
 refresh reads the store and does not validate anything first.
@@ -12,7 +12,7 @@ refresh reads the store and does not validate anything first.
 Printed, as medians over ``--repeat`` runs:
 
   (a) ``store.load_inputs(period)``: reading what consolidation needs, the floor;
-  (b) ``plugin.refresh`` of an empty xlwings JSON book (the engine of xlwings Server/Lite),
+  (b) ``nianbao.plugin.refresh`` of an empty xlwings JSON book (the engine of xlwings Server/Lite),
       until its actions are produced; and inside it
   (c) ``consolidate_period`` (load_inputs + consolidation + the run record),
   (d) ``master_sheets`` and (e) ``write_sheets`` (the xlwings calls that record actions).
@@ -42,14 +42,14 @@ import xlwings as xw  # noqa: E402
 from nianbao.pipeline import consolidate_period  # noqa: E402
 from nianbao.settings import Settings  # noqa: E402
 from nianbao.store import Store, open_store  # noqa: E402
-from plugin.refresh import refresh  # noqa: E402
-from plugin.xlwriter import write_sheets  # noqa: E402
-from schemas.county import Township, load_county  # noqa: E402
-from schemas.findings import Report  # noqa: E402
-from schemas.parse import build_return  # noqa: E402
-from schemas.rules import RuleContext, run_rules  # noqa: E402
-from workbooks.master_layout import master_sheets  # noqa: E402
-from workbooks.sample import sample_return  # noqa: E402
+from nianbao.plugin.refresh import refresh  # noqa: E402
+from nianbao.plugin.xlwriter import write_sheets  # noqa: E402
+from nianbao.schemas.county import Township, load_county  # noqa: E402
+from nianbao.schemas.findings import Report  # noqa: E402
+from nianbao.schemas.parse import build_return  # noqa: E402
+from nianbao.schemas.rules import RuleContext, run_rules  # noqa: E402
+from nianbao.workbooks.master_layout import master_sheets  # noqa: E402
+from nianbao.workbooks.sample import sample_return  # noqa: E402
 
 PERIODS = {"2024": date(2025, 1, 15), "2025": date(2026, 1, 15)}
 PERIOD = "2025"

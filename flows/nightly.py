@@ -24,7 +24,7 @@ from nianbao.pipeline import WORK, RunResult, Stored
 from nianbao.settings import Settings
 from nianbao.store import Store, open_store
 from nianbao.summary import findings_table, summary_markdown
-from schemas.county import CountyConfig, load_county
+from nianbao.schemas.county import CountyConfig, load_county
 
 FINDINGS_ARTIFACT = "nianbao-findings"
 SUMMARY_ARTIFACT = "nianbao-summary"

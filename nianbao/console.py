@@ -7,7 +7,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from schemas.findings import SEVERITY_LABEL, Report
+from nianbao.schemas.findings import SEVERITY_LABEL, Report
 
 console = Console()
 

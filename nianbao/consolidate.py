@@ -28,10 +28,10 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
-from schemas.county import CountyConfig
-from schemas.findings import Finding, Severity, warning
-from schemas.indicators import BY_CODE, INDICATORS, MONEY_UNIT, RATES
-from schemas.models import Period
+from nianbao.schemas.county import CountyConfig
+from nianbao.schemas.findings import Finding, Severity, warning
+from nianbao.schemas.indicators import BY_CODE, INDICATORS, MONEY_UNIT, RATES
+from nianbao.schemas.models import Period
 
 # China has one time zone and no daylight saving time, so a fixed offset is exact and needs no
 # tz database (Windows has none without the tzdata package).

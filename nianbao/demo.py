@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from schemas.county import DEMO_CONFIG, CountyConfig, Township, load_county
-from workbooks.sample import fill_template, sample_return
-from workbooks.template import write_template
+from nianbao.schemas.county import DEMO_CONFIG, CountyConfig, Township, load_county
+from nianbao.workbooks.sample import fill_template, sample_return
+from nianbao.workbooks.template import write_template
 
 
 @dataclass

@@ -21,13 +21,13 @@ from nianbao.inbox import InboxFile, list_returns, local_copy, sha256_of
 from nianbao.store import Recorded, Store, open_store
 from nianbao.validate import check_file
 from nianbao.settings import Settings
-from schemas.county import CountyConfig, load_county
-from schemas.findings import Finding, Report
-from schemas.models import Period, TownshipReturn
-from workbooks.layout import a1
-from workbooks.master import write_master
-from workbooks.master_layout import NB_STATUS, Review, kept_reviews, master_sheets, plain
-from workbooks.receipt import ReceiptInfo, receipt_name, write_receipt
+from nianbao.schemas.county import CountyConfig, load_county
+from nianbao.schemas.findings import Finding, Report
+from nianbao.schemas.models import Period, TownshipReturn
+from nianbao.workbooks.layout import a1
+from nianbao.workbooks.master import write_master
+from nianbao.workbooks.master_layout import NB_STATUS, Review, kept_reviews, master_sheets, plain
+from nianbao.workbooks.receipt import ReceiptInfo, receipt_name, write_receipt
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +274,7 @@ def store_reviews(
     """Record the 审核意见/审核理由 county staff typed (township code -> Review) as decisions.
 
     An entry is taken only if it is about the file the township's row shows now (the entries
-    the master workbook keeps, see ``workbooks.master_layout.with_reviews``), is 通过 or 退回,
+    the master workbook keeps, see ``nianbao.workbooks.master_layout.with_reviews``), is 通过 or 退回,
     gives a reason for 退回, concerns a received file (通过 only a valid one) and differs from
     the decision that applies now. Anything else is refused with a message saying where.
     """

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from schemas.county import DEMO_CONFIG, CountyConfig
+from nianbao.schemas.county import DEMO_CONFIG, CountyConfig
 
 
 @dataclass(frozen=True)

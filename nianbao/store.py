@@ -67,8 +67,8 @@ from nianbao.consolidate import (
     FileStatus,
     Inputs,
 )
-from schemas.findings import Report
-from schemas.models import Period, TownshipReturn
+from nianbao.schemas.findings import Report
+from nianbao.schemas.models import Period, TownshipReturn
 
 DEFAULT_URL = "sqlite:///nianbao.db"
 

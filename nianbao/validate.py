@@ -10,12 +10,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from schemas.county import CountyConfig
-from schemas.findings import Report, error
-from schemas.models import TownshipReturn
-from schemas.parse import build_return
-from schemas.rules import RuleContext, run_rules
-from workbooks.reader import RawReturn, ReturnReadError, read_return
+from nianbao.schemas.county import CountyConfig
+from nianbao.schemas.findings import Report, error
+from nianbao.schemas.models import TownshipReturn
+from nianbao.schemas.parse import build_return
+from nianbao.schemas.rules import RuleContext, run_rules
+from nianbao.workbooks.reader import RawReturn, ReturnReadError, read_return
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
-"""plugin package: the county Excel add-in (ribbon 工会年报 → 刷新汇总 runs ``plugin.main()``)."""
+"""The county Excel add-in: ribbon 工会年报 → 刷新汇总 runs ``nianbao.main()``, i.e. :func:`main` here."""
 
-from plugin.refresh import RefreshResult, main, refresh
+from nianbao.plugin.refresh import RefreshResult, main, refresh
 
 __all__ = ["RefreshResult", "main", "refresh"]

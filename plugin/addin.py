@@ -12,10 +12,10 @@ to the file, and that is enough because of how the template's VBA works:
       mymodule = Left(ThisWorkbook.Name, InStrRev(ThisWorkbook.Name, ".") - 1)
       RunPython "import " & mymodule & ";" & mymodule & ".main()"
 
-  So the module name is not stored anywhere editable: it is the file name. We mirror quickstart
-  and name the output ``plugin.xlam``; the button then runs ``import plugin;plugin.main()``.
-  :func:`build_addin` refuses any other file name (``nianbao.xlam`` would run ``nianbao.main()``,
-  the command-line entry point).
+  So the module name is not stored anywhere editable: it is the file name. We name the output
+  ``nianbao.xlam``, after the project's one import package; the button then runs
+  ``import nianbao;nianbao.main()`` (:func:`nianbao.main` hands over to
+  :func:`nianbao.plugin.refresh.main`). :func:`build_addin` refuses any other file name.
 
 * Everything else in the VBA is hard-coded to the name ``myaddin``: the ``xlwings`` module has
   ``Public Const PROJECT_NAME As String = "myaddin"``, the VBA project is called ``MyAddin`` and the
@@ -36,10 +36,13 @@ Our edits, all on XML parts, everything else copied unchanged (same order, dates
 
 * ``customUI/customUI.xml``: tab/group/button ids and labels, screentip, icon; ``onAction`` kept.
 * ``xl/workbook.xml``: rename sheet ``_myaddin.conf`` to ``myaddin.conf`` (activates it).
-* ``xl/sharedStrings.xml``: append the interpreter and project-directory strings.
-* the config worksheet part (``xl/worksheets/sheet1.xml``): add B cells for ``Interpreter_Win``,
-  ``Interpreter_Mac`` (both the given interpreter; the one for the other platform is ignored) and
-  ``PYTHONPATH`` (the project directory, so ``import plugin`` works).
+* ``xl/sharedStrings.xml``: append the interpreter string.
+* the config worksheet part (``xl/worksheets/sheet1.xml``): add B cells for ``Interpreter_Win``
+  and ``Interpreter_Mac`` (both the given interpreter; the one for the other platform is
+  ignored). ``PYTHONPATH`` stays empty: the interpreter imports ``nianbao`` from its own
+  site-packages. A project folder on ``PYTHONPATH`` would even break an ordinary install,
+  because the repository's ``nianbao/`` folder holds only the core modules and would shadow the
+  installed package.
 
 The XML is edited as text with exact, counted substitutions rather than re-serialised: Excel is
 strict about namespace prefixes that ``mc:Ignorable`` names, which ElementTree would drop. Any
@@ -51,13 +54,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path, PurePosixPath
 from xml.sax.saxutils import escape, quoteattr
 
-MODULE_NAME = "plugin"
+MODULE_NAME = "nianbao"
 ADDIN_FILENAME = f"{MODULE_NAME}.xlam"
 TEMPLATE_FILENAME = "quickstart_addin_ribbon.xlam"
 
@@ -98,11 +102,6 @@ def template_path() -> Path:
     return path
 
 
-def default_project_dir() -> Path:
-    """The directory that contains the ``plugin`` package (the repository root)."""
-    return Path(__file__).resolve().parent.parent
-
-
 def edited_parts(template: Path | None = None) -> frozenset[str]:
     """Zip members :func:`build_addin` rewrites; every other member is copied unchanged."""
     with zipfile.ZipFile(template or template_path()) as z:
@@ -110,13 +109,13 @@ def edited_parts(template: Path | None = None) -> frozenset[str]:
     return frozenset({CUSTOM_UI_PART, WORKBOOK_PART, sheet_part, sst_part})
 
 
-def build_addin(out: Path, interpreter: str, project_dir: Path) -> Path:
+def build_addin(out: Path, interpreter: str) -> Path:
     """Write the add-in to ``out`` and return its resolved path.
 
-    ``out`` must be named ``plugin.xlam`` (or be an existing directory to put it in), because the
-    template's VBA imports the module named like the file. ``interpreter`` is stored as-is (it may
-    be a path on the machine that will run Excel); ``project_dir`` must contain the ``plugin``
-    package and is stored as PYTHONPATH.
+    ``out`` must be named ``nianbao.xlam`` (or be an existing directory to put it in), because
+    the template's VBA imports the module named like the file. ``interpreter`` is stored as-is
+    (it may be a path on the machine that will run Excel); when it is a program on this machine,
+    it must be able to import ``nianbao``, or the button would fail on its first press.
     """
     out = Path(out)
     if out.is_dir():
@@ -129,21 +128,8 @@ def build_addin(out: Path, interpreter: str, project_dir: Path) -> Path:
     interpreter = str(interpreter).strip()
     if not interpreter or not _is_xml_safe(interpreter):
         raise ValueError(f"--interpreter 应为非空且不含控制字符的 Python 路径，当前为：{interpreter!r}")
-    project_dir = Path(project_dir).resolve()
-    if not (project_dir / MODULE_NAME / "__init__.py").is_file():
-        raise ValueError(
-            f"--project 应为包含 {MODULE_NAME}/__init__.py 的目录，当前目录中没有：{project_dir}"
-        )
-    project_str = str(project_dir)
-    if ";" in project_str or not _is_xml_safe(project_str):
-        # VBA joins PYTHONPATH entries with ";" and xlwings splits on it.
-        raise ValueError(f"--project 路径不能包含分号或控制字符，当前为：{project_str}")
-
-    config = {
-        "Interpreter_Win": interpreter,
-        "Interpreter_Mac": interpreter,
-        "PYTHONPATH": project_str,
-    }
+    _check_interpreter(interpreter)
+    config = {"Interpreter_Win": interpreter, "Interpreter_Mac": interpreter}
 
     with zipfile.ZipFile(template_path()) as src:
         sheet_part, sst_part = _config_parts(src)
@@ -157,7 +143,7 @@ def build_addin(out: Path, interpreter: str, project_dir: Path) -> Path:
             sst_part: sst_xml,
         }
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".plugin-", suffix=".xlam.tmp", dir=out.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{MODULE_NAME}-", suffix=".xlam.tmp", dir=out.parent)
         try:
             with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w") as dst:
                 for info in src.infolist():
@@ -169,6 +155,22 @@ def build_addin(out: Path, interpreter: str, project_dir: Path) -> Path:
             Path(tmp_name).unlink(missing_ok=True)
             raise
     return out.resolve()
+
+
+def _check_interpreter(interpreter: str) -> None:
+    """Refuse a local Python that cannot import the add-in's code; skip one for another machine."""
+    if not (os.path.isfile(interpreter) and os.access(interpreter, os.X_OK)):
+        return
+    probe = [interpreter, "-c", f"import importlib.util, sys; sys.exit(importlib.util.find_spec('{MODULE_NAME}.plugin') is None)"]
+    try:
+        ok = subprocess.run(probe, capture_output=True, timeout=60, cwd=tempfile.gettempdir()).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"--interpreter 指定的 Python 无法导入 {MODULE_NAME}：{interpreter}。"
+            f"请先用它安装本项目（{interpreter} -m pip install …），或改用已安装本项目的 Python"
+        )
 
 
 # --- zip helpers -------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The 刷新汇总 button: bring the county master workbook open in Excel up to date.
 
-The ribbon button runs ``import plugin; plugin.main()`` (see ``plugin/ADDIN.md``); :func:`main`
+The ribbon button runs ``import nianbao; nianbao.main()``, which calls this module's main() (see ``plugin/ADDIN.md``); :func:`main`
 calls :func:`refresh` on the calling book and turns any failure into a Chinese message box.
 :func:`refresh` is a thin shell over the functions the nightly flow uses
 (:func:`nianbao.pipeline.refresh_period`); what is Excel-specific stays here:
@@ -14,7 +14,7 @@ calls :func:`refresh` on the calling book and turns any failure into a Chinese m
 3. the 审核意见/审核理由 county staff typed on 报送情况, read before anything is stored or written;
 4. ``refresh_period``: validate and store inbox files the store has not seen (and say so), store
    the typed decisions with who and when, consolidate from the store, rewrite receipts;
-5. every sheet written in place (:func:`plugin.xlwriter.write_sheets`: leftover rows cleared,
+5. every sheet written in place (:func:`nianbao.plugin.xlwriter.write_sheets`: leftover rows cleared,
    typed entries kept) and a Chinese summary shown with ``app.alert`` (status bar if the engine
    has no message box) and returned in :class:`RefreshResult`.
 
@@ -48,13 +48,13 @@ from nianbao.settings import (
     user_settings_file,
 )
 from nianbao.summary import status_line
-from schemas.county import ConfigError, CountyConfig, load_county
-from schemas.models import Period
-from workbooks.layout import Ref, a1
-from workbooks.master import MasterWorkbookError
-from workbooks.master_layout import NB_COUNTY_CODE, NB_PERIOD, master_sheets, normalize_code
-from plugin.xlwriter import ReviewReadError, WriteSummary, write_sheets
-from plugin.xlwriter import read_reviews
+from nianbao.schemas.county import ConfigError, CountyConfig, load_county
+from nianbao.schemas.models import Period
+from nianbao.workbooks.layout import Ref, a1
+from nianbao.workbooks.master import MasterWorkbookError
+from nianbao.workbooks.master_layout import NB_COUNTY_CODE, NB_PERIOD, master_sheets, normalize_code
+from nianbao.plugin.xlwriter import ReviewReadError, WriteSummary, write_sheets
+from nianbao.plugin.xlwriter import read_reviews
 
 if TYPE_CHECKING:
     import xlwings
@@ -319,10 +319,10 @@ def _log_failure(exc: BaseException) -> None:
 def _log_to_file() -> Iterator[None]:
     """For one button press: this package's INFO lines to ~/.nianbao/refresh.log (rotated).
 
-    Only the ``plugin`` loggers, whose lines hold counts and code locations: other libraries'
-    lines may carry file names or paths.
+    Only the ``nianbao.plugin`` loggers, whose lines hold counts and code locations: other
+    libraries' lines may carry file names or paths.
     """
-    logger = logging.getLogger("plugin")
+    logger = logging.getLogger("nianbao.plugin")
     level = logger.level
     try:
         path = user_settings_file().parent / LOG_FILE

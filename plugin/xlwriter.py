@@ -1,6 +1,6 @@
 """Write the master workbook layout into a book open in Excel (xlwings): the 刷新汇总 refresh.
 
-Consumes the same :class:`workbooks.master_layout.SheetData` the nightly openpyxl publish
+Consumes the same :class:`nianbao.workbooks.master_layout.SheetData` the nightly openpyxl publish
 renders, so a refresh of an empty book writes the values the nightly file holds. Per sheet:
 
 1. create the sheet if it is missing (after the previous master sheet), with column widths,
@@ -17,7 +17,7 @@ Finally the workbook-scoped defined names are added or re-pointed.
 
 What county staff typed in 审核意见/审核理由 is read back first (through the defined names)
 and written again on the row of the same township code — not the same row position — as long
-as the row still shows the same file; see :func:`workbooks.master_layout.with_reviews`.
+as the row still shows the same file; see :func:`nianbao.workbooks.master_layout.with_reviews`.
 
 Only the public xlwings API is used, so this runs against desktop Excel (Windows/macOS) and
 against xlwings' JSON book engine (``xw.Book(json=...)``, xlwings Server/Lite) alike.
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
-from workbooks.layout import Ref
-from workbooks.master_layout import (
+from nianbao.workbooks.layout import Ref
+from nianbao.workbooks.master_layout import (
     NB_STATUS,
     REVIEW_NAMES,
     STYLES,

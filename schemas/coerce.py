@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 from pydantic_core import PydanticCustomError
 
-from schemas.indicators import MONEY_UNIT, UNITS
+from nianbao.schemas.indicators import MONEY_UNIT, UNITS
 
 
 class FormulaWithoutValue(str):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from schemas.models import Period, TOWNSHIP_CODE_PATTERN
+from nianbao.schemas.models import Period, TOWNSHIP_CODE_PATTERN
 
 DEMO_CONFIG = Path(__file__).with_name("demo_county.toml")
 

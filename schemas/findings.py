@@ -3,7 +3,7 @@
 A finding is data, not an exception. Rules produce findings that know *what* is wrong and the
 model location (``field``, e.g. ``summary.A08`` or ``roster.12.uscc``); the reader's cell map
 later fills in *where* (sheet and A1 cell) and prefixes the message with it. That mapping is
-done in exactly one place: ``workbooks.layout.CellMap.locate``.
+done in exactly one place: ``nianbao.workbooks.layout.CellMap.locate``.
 """
 
 from __future__ import annotations

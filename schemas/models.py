@@ -3,7 +3,7 @@
 Every field is optional at the model level so that a partly wrong return still yields a
 model the rules can check; "required" is a property of the field (``FieldSpec.required``)
 that the ``required`` rule reports on. Coercion of what people type lives in the field types
-(``BeforeValidator``s from ``schemas.coerce``), so reading a cell and validating it are one step.
+(``BeforeValidator``s from ``nianbao.schemas.coerce``), so reading a cell and validating it are one step.
 
 Column metadata (Chinese label, unit, width, choices, text format) is attached to each field
 with :func:`col` and read back with :func:`field_specs`; the template and the reader take
@@ -21,8 +21,8 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
-from schemas import coerce
-from schemas.indicators import INDICATORS, MONEY_UNIT, Indicator
+from nianbao.schemas import coerce
+from nianbao.schemas.indicators import INDICATORS, MONEY_UNIT, Indicator
 
 Count = Annotated[int | None, BeforeValidator(coerce.to_count)]
 Money = Annotated[Decimal | None, BeforeValidator(coerce.to_money)]

@@ -2,7 +2,7 @@
 
 Cell-level findings (blank where required, not a number, wrong unit …) are produced here, from
 the raw values; a field that fails is reported once and then left blank in the model, so the
-rules (``schemas.rules``) can still check everything else without repeating the complaint.
+rules (``nianbao.schemas.rules``) can still check everything else without repeating the complaint.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from schemas.coerce import is_blank
-from schemas.findings import Finding, error
-from schemas.models import Cover, FieldSpec, LedgerRow, RosterRow, Summary, TownshipReturn, field_specs
-from schemas.privacy import mask_value
+from nianbao.schemas.coerce import is_blank
+from nianbao.schemas.findings import Finding, error
+from nianbao.schemas.models import Cover, FieldSpec, LedgerRow, RosterRow, Summary, TownshipReturn, field_specs
+from nianbao.schemas.privacy import mask_value
 
 Raw = Mapping[str, Any]
 

@@ -3,7 +3,7 @@
 Each rule is a small named unit with a stable code and a severity; ``check`` yields findings
 lazily. Intra-table rules for 其中 ≤ 合计 and parts-add-up are generated from the indicator
 catalogue (``part_of`` and ``SUMS``) so adding an indicator adds its rule. Rules skip operands
-that are blank or invalid: those already have a cell-level finding from ``schemas.parse``.
+that are blank or invalid: those already have a cell-level finding from ``nianbao.schemas.parse``.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from decimal import Decimal
 from stdnum import exceptions as stdnum_exc
 from stdnum.cn import ric, uscc
 
-from schemas.county import CountyConfig
-from schemas.findings import Finding, Severity
-from schemas.indicators import BY_CODE, INDICATORS, SUMS
-from schemas.models import LedgerRow, Period, RosterRow, TownshipReturn, field_specs
-from schemas.privacy import mask_id
+from nianbao.schemas.county import CountyConfig
+from nianbao.schemas.findings import Finding, Severity
+from nianbao.schemas.indicators import BY_CODE, INDICATORS, SUMS
+from nianbao.schemas.models import LedgerRow, Period, RosterRow, TownshipReturn, field_specs
+from nianbao.schemas.privacy import mask_id
 
 
 @dataclass(frozen=True)

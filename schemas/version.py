@@ -11,8 +11,8 @@ import json
 from dataclasses import asdict
 from functools import cache
 
-from schemas.indicators import INDICATORS, RATES, SUMS
-from schemas.models import Cover, LedgerRow, RosterRow, field_specs
+from nianbao.schemas.indicators import INDICATORS, RATES, SUMS
+from nianbao.schemas.models import Cover, LedgerRow, RosterRow, field_specs
 
 TEMPLATE_VERSION = "2025.1"
 

@@ -1,6 +1,6 @@
 """One mutation of a valid sample return per finding code: the fixtures the rule tests share.
 
-Each fixture turns a valid return (``workbooks.sample.sample_return``) into one that triggers
+Each fixture turns a valid return (``nianbao.workbooks.sample.sample_return``) into one that triggers
 its code at one model location, without tripping any other rule: where a change would break a
 cross-sheet sum, the fixture moves the difference to another row so the sums still agree.
 """
@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from schemas.county import load_county
-from workbooks.sample import sample_return
+from nianbao.schemas.county import load_county
+from nianbao.workbooks.sample import sample_return
 
 COUNTY = load_county()
 TOWN = COUNTY.townships[0]
@@ -145,7 +145,7 @@ def _roster(i: int, key: str, value) -> Callable[[dict], None]:
 
 
 FIXTURES: tuple[Fixture, ...] = (
-    # cell level (schemas.parse)
+    # cell level (nianbao.schemas.parse)
     Fixture("required", "cover.filler", _set("cover", "filler", None)),
     Fixture("cell.not_number", "summary.A14", _set("summary", "A14", "十二")),
     Fixture("cell.not_whole", "summary.A14", _set("summary", "A14", "12.5")),

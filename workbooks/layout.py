@@ -27,8 +27,8 @@ from functools import cache
 
 from pydantic import BaseModel
 
-from schemas.findings import Finding
-from schemas.indicators import (
+from nianbao.schemas.findings import Finding
+from nianbao.schemas.indicators import (
     BY_CODE,
     INDICATORS,
     RATES,
@@ -38,7 +38,7 @@ from schemas.indicators import (
     Rate,
     indicators_in,
 )
-from schemas.models import Cover, FieldSpec, LedgerRow, RosterRow, field_specs
+from nianbao.schemas.models import Cover, FieldSpec, LedgerRow, RosterRow, field_specs
 
 # --------------------------------------------------------------------------------------------
 # Sheets

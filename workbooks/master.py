@@ -1,6 +1,6 @@
 """The nightly publish of the county master workbook (汇总工作簿) as an .xlsx file (openpyxl).
 
-Renders :func:`workbooks.master_layout.master_sheets` — values, number formats, widths, style
+Renders :func:`nianbao.workbooks.master_layout.master_sheets` — values, number formats, widths, style
 roles, frozen panes, defined names, the 审核意见 drop-down — plus a 图表 sheet with the charts
 the layout asks for. No layout is decided here.
 
@@ -14,7 +14,7 @@ Two guarantees:
   its 审核意见/审核理由 cells are read back through the defined names (``NB_STATUS``,
   ``NB_REVIEW_DECISION``, ``NB_REVIEW_REASON`` and the row's file columns), matched by
   township code — not row position — and written into the new workbook, as long as the row
-  still shows the same file (see :func:`workbooks.master_layout.with_reviews`). An existing
+  still shows the same file (see :func:`nianbao.workbooks.master_layout.with_reviews`). An existing
   file whose entries cannot be read stops the publish with a Chinese message instead of
   silently dropping what staff typed.
 """
@@ -33,9 +33,9 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
-from workbooks.atomic import save_atomically
-from workbooks.layout import Ref, col_letter
-from workbooks.master_layout import (
+from nianbao.workbooks.atomic import save_atomically
+from nianbao.workbooks.layout import Ref, col_letter
+from nianbao.workbooks.master_layout import (
     CHART_SHEET,
     REVIEW_NAMES,
     STYLES,

@@ -4,8 +4,8 @@
 :class:`SheetData`: plain Python values in rows, plus the columns' headers, widths, number
 formats and style roles. Two writers render exactly this and nothing else:
 
-* ``workbooks.master.write_master`` — the nightly publish, an .xlsx file written with openpyxl;
-* ``plugin.xlwriter.write_sheets`` — the 刷新汇总 button, writing into the book open in Excel.
+* ``nianbao.workbooks.master.write_master`` — the nightly publish, an .xlsx file written with openpyxl;
+* ``nianbao.plugin.xlwriter.write_sheets`` — the 刷新汇总 button, writing into the book open in Excel.
 
 So the layout of a sheet exists once. Everything a writer needs that depends on where things
 are (the full value grid, the number-format and style runs, the defined names, the frozen
@@ -36,10 +36,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from nianbao.consolidate import local_naive
-from schemas.findings import SEVERITY_LABEL, Severity
-from schemas.indicators import INDICATORS, MONEY_UNIT, RATES
-from schemas.models import Period
-from workbooks.layout import SUMMARY_COLUMNS, Ref, col_letter, summary_rows
+from nianbao.schemas.findings import SEVERITY_LABEL, Severity
+from nianbao.schemas.indicators import INDICATORS, MONEY_UNIT, RATES
+from nianbao.schemas.models import Period
+from nianbao.workbooks.layout import SUMMARY_COLUMNS, Ref, col_letter, summary_rows
 
 if TYPE_CHECKING:  # the consolidation is only read through its attributes
     from nianbao.consolidate import Consolidation
@@ -509,7 +509,7 @@ def _summary_rows(c: Consolidation) -> list[Row]:
     """Section header rows, then per indicator 代码/指标名称/计量单位/本期数值, then the rates.
 
     Rows come in the order of the township template's 主要指标 sheet
-    (``workbooks.layout.summary_rows``); only the values are the county's.
+    (``nianbao.workbooks.layout.summary_rows``); only the values are the county's.
     """
     rows: list[Row] = []
     for item in summary_rows():

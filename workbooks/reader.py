@@ -12,7 +12,7 @@ tool that does not move names read the same, and .xls/.ods files written by othe
 
 No coercion happens here: values are what calamine returns (str/int/float/bool/date/datetime),
 an empty cell is ``None``, and an input cell holding a formula without a cached result becomes
-:class:`schemas.coerce.FormulaWithoutValue`. Coercion and rules are the schema's job.
+:class:`nianbao.schemas.coerce.FormulaWithoutValue`. Coercion and rules are the schema's job.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from xml.etree import ElementTree as ET
 import python_calamine
 from python_calamine import CalamineWorkbook
 
-from schemas.coerce import FormulaWithoutValue, is_blank
-from schemas.findings import Finding, error
-from schemas.indicators import INDICATORS, RATES
-from schemas.version import TEMPLATE_VERSION, schema_fingerprint
-from workbooks import layout as L
+from nianbao.schemas.coerce import FormulaWithoutValue, is_blank
+from nianbao.schemas.findings import Finding, error
+from nianbao.schemas.indicators import INDICATORS, RATES
+from nianbao.schemas.version import TEMPLATE_VERSION, schema_fingerprint
+from nianbao.workbooks import layout as L
 
 _CONTENT_BY_SUFFIX = {".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xls", ".ods": "ods"}
 SUPPORTED = tuple(_CONTENT_BY_SUFFIX)
@@ -76,7 +76,7 @@ class RawReturn:
         return str(code).strip() if not is_blank(code) else self.meta.get("township_code")
 
     def values(self) -> dict:
-        """The raw values in the shape :func:`workbooks.sample.sample_return` produces."""
+        """The raw values in the shape :func:`nianbao.workbooks.sample.sample_return` produces."""
         return {"cover": self.cover, "summary": self.summary, "roster": self.roster, "ledger": self.ledger}
 
 

@@ -23,10 +23,10 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.cell import range_boundaries
 
-from schemas.findings import SEVERITY_LABEL, Report, Severity
-from schemas.models import LedgerRow, field_specs
-from schemas.privacy import mask_id, mask_name
-from workbooks.atomic import save_atomically
+from nianbao.schemas.findings import SEVERITY_LABEL, Report, Severity
+from nianbao.schemas.models import LedgerRow, field_specs
+from nianbao.schemas.privacy import mask_id, mask_name
+from nianbao.workbooks.atomic import save_atomically
 
 RECEIPT_SHEET = "回执"
 AUTHOR = "县总工会"

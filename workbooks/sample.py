@@ -25,11 +25,11 @@ from typing import get_args
 from openpyxl import Workbook, load_workbook
 from stdnum.cn import ric, uscc
 
-from schemas.county import Township
-from schemas.indicators import BY_CODE, INDICATORS, SUMS
-from schemas.models import AidMethod, HardshipType, Period, UnitType
-from workbooks import layout as L
-from workbooks.template import build_template
+from nianbao.schemas.county import Township
+from nianbao.schemas.indicators import BY_CODE, INDICATORS, SUMS
+from nianbao.schemas.models import AidMethod, HardshipType, Period, UnitType
+from nianbao.workbooks import layout as L
+from nianbao.workbooks.template import build_template
 
 YES, NO = "是", "否"
 CENT = Decimal("0.01")

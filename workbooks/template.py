@@ -22,11 +22,11 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.table import Table, TableStyleInfo
 from openpyxl.worksheet.worksheet import Worksheet
 
-from schemas.county import CountyConfig, Township
-from schemas.indicators import BY_CODE, MONEY_UNIT
-from schemas.models import FieldSpec, Period, Summary, field_specs
-from schemas.version import TEMPLATE_VERSION, schema_fingerprint
-from workbooks import layout as L
+from nianbao.schemas.county import CountyConfig, Township
+from nianbao.schemas.indicators import BY_CODE, MONEY_UNIT
+from nianbao.schemas.models import FieldSpec, Period, Summary, field_specs
+from nianbao.schemas.version import TEMPLATE_VERSION, schema_fingerprint
+from nianbao.workbooks import layout as L
 
 INPUT_COLOR = "FFF2CC"  # light yellow: type here
 LOCKED_COLOR = "EDEDED"  # grey: filled in by the template or computed

@@ -11,13 +11,13 @@ import pytest
 from openpyxl import load_workbook
 from prefect.testing.utilities import prefect_test_harness
 
-import flows.nightly as nightly_module
-from flows.nightly import nightly
+import nianbao.flows.nightly as nightly_module
+from nianbao.flows.nightly import nightly
 from nianbao.demo import build_demo
 from nianbao.store import open_store
 from nianbao.validate import check_file
-from schemas.indicators import INDICATORS, RATES
-from workbooks.sample import write_sample_return
+from nianbao.schemas.indicators import INDICATORS, RATES
+from nianbao.workbooks.sample import write_sample_return
 
 PERIOD = "2025"
 
@@ -184,7 +184,7 @@ def test_master_workbook_is_never_left_half_written(demo, monkeypatch):
     now = time.time()
     os.utime(newer, (now, now))
 
-    import workbooks.master as master_module
+    import nianbao.workbooks.master as master_module
 
     def broken_save(self, filename):
         Path(filename).write_bytes(b"half a workbook")

@@ -22,10 +22,10 @@ from nianbao.consolidate import (
     consolidate,
 )
 from nianbao.store import open_store
-from schemas.county import CountyConfig, load_county
-from schemas.findings import Report, error, warning
-from schemas.indicators import INDICATORS
-from schemas.models import Cover, RosterRow, Summary, TownshipReturn
+from nianbao.schemas.county import CountyConfig, load_county
+from nianbao.schemas.findings import Report, error, warning
+from nianbao.schemas.indicators import INDICATORS
+from nianbao.schemas.models import Cover, RosterRow, Summary, TownshipReturn
 
 CONFIG = load_county()  # demo county: 18 townships, 2025 due 2026-01-15, threshold 30%
 T = [t.code for t in CONFIG.townships]

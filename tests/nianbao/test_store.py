@@ -11,8 +11,8 @@ from sqlalchemy import create_mock_engine
 
 from nianbao.consolidate import CURRENT_COLUMNS, LOCAL_TZ, FileStatus
 from nianbao.store import Base, engine_url, make_engine, open_store
-from schemas.findings import Report, error, warning
-from schemas.models import Cover, LedgerRow, RosterRow, Summary, TownshipReturn
+from nianbao.schemas.findings import Report, error, warning
+from nianbao.schemas.models import Cover, LedgerRow, RosterRow, Summary, TownshipReturn
 
 CODE, PERIOD = "419901100", "2025"
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=timezone.utc)

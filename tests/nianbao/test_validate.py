@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 from nianbao.cli import app
 from nianbao.validate import check_file
 from rule_fixtures import COUNTY, FIXTURES, PERIOD, TOWN, base_values, expected_field
-from schemas.models import LedgerRow, RosterRow, field_specs
-from workbooks.layout import cover_name, indicator_name
-from workbooks.sample import fill_template
-from workbooks.template import write_template
+from nianbao.schemas.models import LedgerRow, RosterRow, field_specs
+from nianbao.workbooks.layout import cover_name, indicator_name
+from nianbao.workbooks.sample import fill_template
+from nianbao.workbooks.template import write_template
 
 
 @pytest.fixture(scope="module")

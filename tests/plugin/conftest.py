@@ -45,7 +45,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from workbooks.layout import Ref, a1
+from nianbao.workbooks.layout import Ref, a1
 
 # The consolidation factory lives with the master workbook tests; load it by path so both test
 # folders share one factory without a package (tests/ has no __init__.py).

@@ -14,12 +14,11 @@ import pytest
 from typer.testing import CliRunner
 
 from nianbao.cli import app
-from plugin.addin import (
+from nianbao.plugin.addin import (
     CONFIG_SHEET,
     TEMPLATE_ON_ACTION,
     VBA_PART,
     build_addin,
-    default_project_dir,
     edited_parts,
     template_path,
 )
@@ -34,7 +33,7 @@ INTERPRETER = r"C:\Program Files\Python & Co\python.exe"
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
-    return build_addin(tmp_path_factory.mktemp("addin") / "plugin.xlam", INTERPRETER, REPO)
+    return build_addin(tmp_path_factory.mktemp("addin") / "nianbao.xlam", INTERPRETER)
 
 
 def members(path: Path) -> dict[str, bytes]:
@@ -79,7 +78,7 @@ def test_ribbon_labels_and_button_action(built):
     buttons = list(root.iter(f"{NS_UI}button"))
     assert [t.get("label") for t in tabs] == ["工会年报"]
     assert [b.get("label") for b in buttons] == ["刷新汇总"]
-    # The VBA callback that runs "import plugin; plugin.main()"; it must exist in the VBA project
+    # The VBA callback that runs "import nianbao; nianbao.main()"; it must exist in the VBA project
     # (the PROJECT stream inside vbaProject.bin is uncompressed text).
     assert buttons[0].get("onAction") == TEMPLATE_ON_ACTION == "RibbonMyAddin.RunMain"
     module = TEMPLATE_ON_ACTION.split(".")[0]
@@ -88,17 +87,23 @@ def test_ribbon_labels_and_button_action(built):
 
 def test_file_name_gives_the_module_the_button_imports(built):
     # RibbonMyAddin.RunMain imports the module named like the add-in file (ThisWorkbook.Name).
-    assert built.name == "plugin.xlam"
-    assert built.stem == "plugin" == default_project_dir().joinpath("plugin").name
+    assert built.name == "nianbao.xlam"
+    import importlib
+
+    import nianbao
+
+    refresh = importlib.import_module("nianbao.plugin.refresh")
+    assert built.stem == nianbao.__name__ and callable(getattr(nianbao, "main"))
+    assert refresh.main.__module__ == "nianbao.plugin.refresh"
 
 
-def test_config_sheet_is_enabled_and_points_at_interpreter_and_project(built):
+def test_config_sheet_is_enabled_and_points_at_the_interpreter(built):
     sheet_names, config = config_from_xml(built)
     assert sheet_names == ["myaddin.conf"]  # the template ships it disabled as _myaddin.conf
     assert config == {
         "Interpreter_Win": INTERPRETER,
         "Interpreter_Mac": INTERPRETER,
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": None,
         "Conda Path": None,
         "Conda Env": None,
         "UDF Modules": None,
@@ -122,7 +127,7 @@ def test_config_sheet_reads_back_with_openpyxl(built):
     ws = wb["myaddin.conf"]
     rows = {ws.cell(r, 1).value: ws.cell(r, 2).value for r in range(1, 10)}
     assert rows["Interpreter_Win"] == rows["Interpreter_Mac"] == INTERPRETER
-    assert rows["PYTHONPATH"] == str(REPO)
+    assert rows["PYTHONPATH"] is None
     assert wb.vba_archive is not None
 
 
@@ -157,46 +162,52 @@ def test_zip_entries_keep_template_dates_and_compression(built):
 
 
 def test_build_is_reproducible(built, tmp_path):
-    again = build_addin(tmp_path, INTERPRETER, REPO)  # a directory gets plugin.xlam inside
-    assert again == tmp_path.resolve() / "plugin.xlam"
+    again = build_addin(tmp_path, INTERPRETER)  # a directory gets nianbao.xlam inside
+    assert again == tmp_path.resolve() / "nianbao.xlam"
     assert again.read_bytes() == built.read_bytes()
 
 
-def test_configured_pythonpath_finds_the_plugin_package(tmp_path):
-    """Mirror the VBA: xlwings.utils.prepare_sys_path(...;PYTHONPATH), then find ``plugin``."""
-    path = build_addin(tmp_path / "plugin.xlam", sys.executable, REPO)
-    pythonpath = config_from_xml(path)[1]["PYTHONPATH"]
+def test_the_button_import_reaches_the_refresh_entry_point(tmp_path):
+    """Mirror the VBA: prepare_sys_path with the add-in's folder and an empty PYTHONPATH, then
+    ``import nianbao`` (without running Excel) and check that ``nianbao.main`` hands over to
+    the refresh code of the installed package."""
+    path = build_addin(tmp_path / "nianbao.xlam", sys.executable)
+    pythonpath = config_from_xml(path)[1]["PYTHONPATH"] or ""
     code = (
-        "import importlib.util, xlwings.utils;"
-        f"xlwings.utils.prepare_sys_path({'false;;;;;;' + pythonpath!r});"
-        "print(importlib.util.find_spec('plugin').origin)"
+        "import importlib.util, inspect, xlwings.utils;"
+        f"xlwings.utils.prepare_sys_path({'false;;;;;;' + str(tmp_path) + ';' + pythonpath!r});"
+        "import nianbao;"
+        "print(importlib.util.find_spec('nianbao.plugin.refresh').origin);"
+        "print('nianbao.plugin.refresh' in inspect.getsource(nianbao.main))"
     )
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     out = subprocess.run(
         [sys.executable, "-B", "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
-    assert Path(out.stdout.strip()) == REPO / "plugin" / "__init__.py"
+    origin, hands_over = out.stdout.split()
+    assert Path(origin) == REPO / "plugin" / "refresh.py"
+    assert hands_over == "True"
 
 
-@pytest.mark.parametrize("name", ["nianbao.xlam", "Plugin.xlam", "plugin.xlsm"])
+@pytest.mark.parametrize("name", ["plugin.xlam", "Nianbao.xlam", "nianbao.xlsm"])
 def test_rejects_a_file_name_that_would_import_another_module(tmp_path, name):
-    with pytest.raises(ValueError, match="plugin.xlam"):
-        build_addin(tmp_path / name, INTERPRETER, REPO)
+    with pytest.raises(ValueError, match="nianbao.xlam"):
+        build_addin(tmp_path / name, INTERPRETER)
     assert not list(tmp_path.iterdir())
 
 
-def test_rejects_a_project_dir_without_the_plugin_package(tmp_path):
-    with pytest.raises(ValueError, match="plugin"):
-        build_addin(tmp_path / "plugin.xlam", INTERPRETER, tmp_path)
+def test_rejects_a_local_python_that_cannot_import_nianbao(tmp_path):
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    with pytest.raises(ValueError, match="无法导入 nianbao"):
+        build_addin(tmp_path / "nianbao.xlam", str(bare / "bin" / "python"))
+    assert not (tmp_path / "nianbao.xlam").exists()
 
 
 def test_cli_build_with_options(tmp_path):
-    out = tmp_path / "out" / "plugin.xlam"
-    result = CliRunner().invoke(
-        app,
-        ["addin", "build", "-o", str(out), "--interpreter", INTERPRETER, "--project", str(REPO)],
-    )
+    out = tmp_path / "out" / "nianbao.xlam"
+    result = CliRunner().invoke(app, ["addin", "build", "-o", str(out), "--interpreter", INTERPRETER])
     assert result.exit_code == 0, result.output
     assert "已生成 Excel 加载项" in result.output and str(out) in result.output
     assert config_from_xml(out)[1]["Interpreter_Win"] == INTERPRETER
@@ -206,13 +217,13 @@ def test_cli_build_defaults(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["addin", "build"])
     assert result.exit_code == 0, result.output
-    out = tmp_path / "dist" / "plugin.xlam"
+    out = tmp_path / "dist" / "nianbao.xlam"
     config = config_from_xml(out)[1]
     assert config["Interpreter_Win"] == config["Interpreter_Mac"] == sys.executable
-    assert config["PYTHONPATH"] == str(default_project_dir()) == str(REPO)
+    assert config["PYTHONPATH"] is None
 
 
 def test_cli_build_reports_a_wrong_file_name_in_chinese(tmp_path):
-    result = CliRunner().invoke(app, ["addin", "build", "-o", str(tmp_path / "nianbao.xlam")])
+    result = CliRunner().invoke(app, ["addin", "build", "-o", str(tmp_path / "plugin.xlam")])
     assert result.exit_code == 1
-    assert "错误" in result.output and "plugin.xlam" in result.output
+    assert "错误" in result.output and "nianbao.xlam" in result.output

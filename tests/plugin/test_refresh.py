@@ -19,13 +19,13 @@ from nianbao.demo import build_demo
 from nianbao.pipeline import run_once
 from nianbao.settings import SETTINGS_ENV, SETTINGS_PATH_ENV, Settings, SettingsError, load_settings
 from nianbao.store import open_store
-from plugin import main, refresh
-from plugin.refresh import BookError
+from nianbao.plugin import main, refresh
+from nianbao.plugin.refresh import BookError
 from test_xlwriter import SHEETS, review_on, typed
-from workbooks.layout import Ref
-from workbooks.master_layout import NB_COUNTY_CODE, NB_REVIEW_DECISION, NB_STATUS, defined_names, master_sheets
-from workbooks.receipt import RECEIPT_SHEET, receipt_name
-from workbooks.sample import write_sample_return
+from nianbao.workbooks.layout import Ref
+from nianbao.workbooks.master_layout import NB_COUNTY_CODE, NB_REVIEW_DECISION, NB_STATUS, defined_names, master_sheets
+from nianbao.workbooks.receipt import RECEIPT_SHEET, receipt_name
+from nianbao.workbooks.sample import write_sample_return
 
 PERIOD = "2025"
 NIGHT = datetime(2026, 2, 1, 2, 0)  # the nightly run that filled the store (Beijing time)

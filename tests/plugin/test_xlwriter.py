@@ -7,10 +7,10 @@ from datetime import datetime
 
 import pytest
 
-from plugin.xlwriter import ReviewReadError, read_review_column, write_sheets
-from workbooks.layout import Ref
-from workbooks.master import write_master
-from workbooks.master_layout import (
+from nianbao.plugin.xlwriter import ReviewReadError, read_review_column, write_sheets
+from nianbao.workbooks.layout import Ref
+from nianbao.workbooks.master import write_master
+from nianbao.workbooks.master_layout import (
     NB_REVIEW_DECISION,
     NB_REVIEW_REASON,
     NB_STATUS,

@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from pydantic_core import PydanticCustomError
 
-from schemas import coerce
+from nianbao.schemas import coerce
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,10 @@
 import pytest
 
 from rule_fixtures import COUNTY, FIXTURES, PERIOD, base_values, expected_field
-from schemas.coerce import FormulaWithoutValue
-from schemas.findings import Severity
-from schemas.parse import build_return
-from schemas.rules import RULE_BY_CODE, RuleContext, run_rules
+from nianbao.schemas.coerce import FormulaWithoutValue
+from nianbao.schemas.findings import Severity
+from nianbao.schemas.parse import build_return
+from nianbao.schemas.rules import RULE_BY_CODE, RuleContext, run_rules
 
 
 def findings_of(values: dict):
@@ -56,8 +56,8 @@ def test_uscc_fast_path_agrees_with_stdnum_is_valid():
 
     from stdnum.cn import uscc
 
-    from schemas.rules import _uscc_ok
-    from workbooks.sample import make_uscc
+    from nianbao.schemas.rules import _uscc_ok
+    from nianbao.workbooks.sample import make_uscc
 
     rng = random.Random(2026)
     alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXYZIOSV"

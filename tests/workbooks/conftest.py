@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from nianbao.consolidate import Consolidation
-from schemas.indicators import INDICATORS, RATES
+from nianbao.schemas.indicators import INDICATORS, RATES
 
 TOWNS = (
     ("419901100", "城关镇"),

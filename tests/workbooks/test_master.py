@@ -13,11 +13,11 @@ import openpyxl
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from schemas.indicators import INDICATORS, RATES
-from workbooks import master
-from workbooks.layout import Ref
-from workbooks.master import MasterWorkbookError, read_master_reviews, write_master
-from workbooks.master_layout import (
+from nianbao.schemas.indicators import INDICATORS, RATES
+from nianbao.workbooks import master
+from nianbao.workbooks.layout import Ref
+from nianbao.workbooks.master import MasterWorkbookError, read_master_reviews, write_master
+from nianbao.workbooks.master_layout import (
     CHART_SHEET,
     NB_AS_OF,
     NB_PERIOD,

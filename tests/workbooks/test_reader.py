@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from schemas.coerce import FormulaWithoutValue
-from schemas.county import load_county
-from schemas.findings import error
-from schemas.version import TEMPLATE_VERSION, schema_fingerprint
-from workbooks import layout as L
-from workbooks.reader import RawReturn, ReturnReadError, read_return
-from workbooks.sample import sample_return, save_as_ods, save_as_xls, write_sample_return
+from nianbao.schemas.coerce import FormulaWithoutValue
+from nianbao.schemas.county import load_county
+from nianbao.schemas.findings import error
+from nianbao.schemas.version import TEMPLATE_VERSION, schema_fingerprint
+from nianbao.workbooks import layout as L
+from nianbao.workbooks.reader import RawReturn, ReturnReadError, read_return
+from nianbao.workbooks.sample import sample_return, save_as_ods, save_as_xls, write_sample_return
 
 COUNTY = load_county()
 TOWNSHIP = COUNTY.townships[6]
@@ -86,7 +86,7 @@ def test_renamed_file_format_is_read_by_content(filled, values, tmp_path):
 
 
 def test_reader_never_loads_openpyxl(filled):
-    code = f"import sys; from workbooks.reader import read_return; read_return({str(filled)!r}); print('openpyxl' in sys.modules)"
+    code = f"import sys; from nianbao.workbooks.reader import read_return; read_return({str(filled)!r}); print('openpyxl' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2])
     assert out.stdout.strip() == "False"
 

@@ -4,9 +4,9 @@ from openpyxl import load_workbook
 
 from nianbao.validate import check_file
 from rule_fixtures import FIXTURES, PERIOD, TOWN, base_values
-from workbooks.receipt import ReceiptInfo, write_receipt
-from workbooks.sample import fill_template, save_as_xls
-from workbooks.template import write_template
+from nianbao.workbooks.receipt import ReceiptInfo, write_receipt
+from nianbao.workbooks.sample import fill_template, save_as_xls
+from nianbao.workbooks.template import write_template
 
 
 def info(**kw) -> ReceiptInfo:

@@ -10,13 +10,13 @@ from openpyxl import load_workbook
 from python_calamine import CalamineWorkbook
 from stdnum.cn import ric, uscc
 
-from schemas.county import load_county
-from schemas.indicators import INDICATORS, SUMS
-from schemas.models import Period, TownshipReturn
-from schemas.parse import build_return
-from schemas.rules import RuleContext, run_rules
-from workbooks import layout as L
-from workbooks.sample import (
+from nianbao.schemas.county import load_county
+from nianbao.schemas.indicators import INDICATORS, SUMS
+from nianbao.schemas.models import Period, TownshipReturn
+from nianbao.schemas.parse import build_return
+from nianbao.schemas.rules import RuleContext, run_rules
+from nianbao.workbooks import layout as L
+from nianbao.workbooks.sample import (
     fill_template,
     fill_window,
     sample_return,
@@ -24,7 +24,7 @@ from workbooks.sample import (
     save_as_xls,
     write_sample_return,
 )
-from workbooks.template import write_template
+from nianbao.workbooks.template import write_template
 
 COUNTY = load_county()
 CASES = [

@@ -11,12 +11,12 @@ from python_calamine import CalamineWorkbook
 from typer.testing import CliRunner
 
 from nianbao.cli import app
-from schemas.county import load_county
-from schemas.indicators import INDICATORS, RATES, SUMS
-from schemas.models import Cover, field_specs
-from schemas.version import TEMPLATE_VERSION, schema_fingerprint
-from workbooks import layout as L
-from workbooks.template import INPUT_COLOR, template_filename, write_county_templates, write_template
+from nianbao.schemas.county import load_county
+from nianbao.schemas.indicators import INDICATORS, RATES, SUMS
+from nianbao.schemas.models import Cover, field_specs
+from nianbao.schemas.version import TEMPLATE_VERSION, schema_fingerprint
+from nianbao.workbooks import layout as L
+from nianbao.workbooks.template import INPUT_COLOR, template_filename, write_county_templates, write_template
 
 COUNTY = load_county()
 TOWNSHIP = COUNTY.townships[0]
