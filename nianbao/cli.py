@@ -1,4 +1,9 @@
-"""The ``nianbao`` command line. Each command is a thin shell over library functions."""
+"""The ``nianbao`` command line. Each command is a thin shell over library functions.
+
+Every word it prints is Chinese: click's and typer's own messages through their gettext
+catalogue (:mod:`nianbao.i18n`), set up before typer is imported; the usage line's placeholders
+and every option's value name (``metavar``) here.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +11,64 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import typer
+from nianbao.i18n import use_chinese
 
-app = typer.Typer(
-    help="乡镇工会年报：模板生成、审核、汇总。",
-    no_args_is_help=True,
-    add_completion=False,
-)
-addin_app = typer.Typer(help="Excel 加载项（xlwings）。", no_args_is_help=True)
+use_chinese()
+
+import typer  # noqa: E402  (typer reads its words when imported: after use_chinese)
+
+OPTIONS_METAVAR = "[选项]"
+SUBCOMMAND_METAVAR = "命令 [参数]..."
+
+
+class ChineseTyper(typer.Typer):
+    """A Typer whose commands show ``[选项]`` in their usage line, and that answers a bare call
+    (``nianbao``, ``nianbao addin``) with its help and exit code 0 instead of a usage error."""
+
+    def __init__(self, *, help: str) -> None:
+        super().__init__(
+            help=help,
+            add_completion=False,
+            invoke_without_command=True,
+            suggest_commands=False,  # click's own "did you mean" is translated; typer's is not
+            options_metavar=OPTIONS_METAVAR,
+            subcommand_metavar=SUBCOMMAND_METAVAR,
+            callback=_help_when_bare,
+        )
+
+    def command(self, *args, options_metavar: str = OPTIONS_METAVAR, **kwargs):
+        return super().command(*args, options_metavar=options_metavar, **kwargs)
+
+
+def _help_when_bare(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help(), nl=False)
+        raise typer.Exit(0)
+
+
+app = ChineseTyper(help="乡镇工会年报：模板生成、审核、汇总。")
+addin_app = ChineseTyper(help="Excel 加载项（xlwings）。")
 app.add_typer(addin_app, name="addin")
 
 
 @addin_app.command("build")
 def addin_build(
     out: Path = typer.Option(
-        Path("dist") / "plugin.xlam",
+        Path("dist") / "nianbao.xlam",
         "-o",
         "--out",
-        help="输出的加载项文件；文件名必须是 plugin.xlam（按钮按文件名调用 plugin.main()）。",
+        metavar="文件",
+        help="输出的加载项文件；文件名必须是 nianbao.xlam（按钮按文件名调用 nianbao.main()）。",
     ),
     interpreter: str = typer.Option(
-        sys.executable, "--interpreter", help="Excel 调用的 Python 解释器路径。"
-    ),
-    project: Path | None = typer.Option(
-        None, "--project", help="包含 plugin 包的项目目录（默认：本项目根目录）。"
+        sys.executable, "--interpreter", metavar="程序路径", help="Excel 调用的 Python 解释器路径（须已安装本项目）。"
     ),
 ) -> None:
     """生成 Excel 加载项（“工会年报”选项卡，“刷新汇总”按钮）。"""
-    from plugin.addin import build_addin, default_project_dir
+    from nianbao.plugin.addin import build_addin
 
     try:
-        path = build_addin(out, interpreter, project or default_project_dir())
+        path = build_addin(out, interpreter)
     except ValueError as exc:
         typer.echo(f"错误：{exc}", err=True)
         raise typer.Exit(code=1) from exc
@@ -45,15 +77,15 @@ def addin_build(
 
 @app.command()
 def validate(
-    files: list[Path] = typer.Argument(..., help="要审核的报表文件"),
+    files: list[Path] = typer.Argument(..., metavar="报表文件…", hidden=True),
     as_json: bool = typer.Option(False, "--json", help="每个文件输出一行 JSON"),
-    period: str | None = typer.Option(None, "--period", help="应报的报告期，如 2025"),
-    config: Path | None = typer.Option(None, "--config", help="县配置文件（检查乡镇代码）"),
+    period: str | None = typer.Option(None, "--period", metavar="报告期", help="应报的报告期，如 2025"),
+    config: Path | None = typer.Option(None, "--config", metavar="文件", help="县配置文件（检查乡镇代码）"),
 ) -> None:
-    """审核报表。退出码：0 无错误（可有提示），1 有错误，2 有文件无法读取。"""
+    """审核报表（报表文件必填，可写多个）。退出码：0 无错误（可有提示），1 有错误，2 有文件无法读取。"""
     from nianbao.console import report_json, show_report
     from nianbao.validate import check_file
-    from schemas.county import load_county
+    from nianbao.schemas.county import load_county
 
     county = load_county(config) if config else None
     worst = 0
@@ -69,19 +101,19 @@ def validate(
 
 @app.command()
 def template(
-    township: str | None = typer.Option(None, "--township", help="乡镇代码，如 419901100"),
+    township: str | None = typer.Option(None, "--township", metavar="乡镇代码", help="乡镇代码，如 419901100"),
     all_townships: bool = typer.Option(False, "--all", help="为县配置中的每个乡镇各生成一个模板"),
-    period: str | None = typer.Option(None, "--period", help="报告期，如 2025 或 2025H1（默认：县配置中最新的报告期）"),
-    out: Path | None = typer.Option(None, "-o", "--out", help="输出文件；与 --all 同用时为输出目录"),
-    config: Path | None = typer.Option(None, "--config", help="县配置文件 county.toml（默认：示例县）"),
+    period: str | None = typer.Option(None, "--period", metavar="报告期", help="报告期，如 2025 或 2025H1（默认：县配置中最新的报告期）"),
+    out: Path | None = typer.Option(None, "-o", "--out", metavar="文件或文件夹", help="输出文件；与 --all 同用时为输出目录"),
+    config: Path | None = typer.Option(None, "--config", metavar="文件", help="县配置文件 county.toml（默认：示例县）"),
 ) -> None:
     """生成乡镇年报填报模板（.xlsx），完全由指标目录生成。"""
     from rich.console import Console
     from rich.markup import escape
     from rich.progress import Progress
 
-    from schemas.county import DEMO_CONFIG, ConfigError, load_county
-    from workbooks.template import county_period, template_filename, write_county_templates, write_template
+    from nianbao.schemas.county import DEMO_CONFIG, ConfigError, load_county
+    from nianbao.workbooks.template import county_period, template_filename, write_county_templates, write_template
 
     console = Console()
 
@@ -130,14 +162,14 @@ def _settings(config: Path | None, inbox: str | None, db: str | None, out: str |
 def _run_flow(settings, period: str | None) -> None:
     from nianbao.console import console
     from nianbao.summary import status_line
-    from schemas.county import ConfigError, load_county
+    from nianbao.schemas.county import ConfigError, load_county
 
     try:  # a broken config is the user's to fix: say so plainly, before Prefect starts
         load_county(settings.config)
     except ConfigError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2)
-    from flows.nightly import nightly
+    from nianbao.flows.nightly import nightly
 
     result = nightly(
         period=period,
@@ -154,12 +186,12 @@ def _run_flow(settings, period: str | None) -> None:
     console.print(f"回执（{len(result.receipts)} 份）：[cyan]{Path(settings.outbox).resolve()}[/]")
 
 
-PeriodOpt = Annotated[str | None, typer.Option("--period", help="报告期，如 2025；默认为配置中最近的报告期")]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="县配置文件（默认：演示县）")]
-InboxOpt = Annotated[str | None, typer.Option("--inbox", help="收件箱（本地文件夹或 fsspec 地址，如 smb://server/share/年报）")]
-DbOpt = Annotated[str | None, typer.Option("--db", help="数据库地址（默认 SQLite 文件；也可用 postgresql+psycopg://…）")]
-OutOpt = Annotated[str | None, typer.Option("--out", help="汇总工作簿所在文件夹")]
-OutboxOpt = Annotated[str | None, typer.Option("--outbox", help="回执输出文件夹")]
+PeriodOpt = Annotated[str | None, typer.Option("--period", metavar="报告期", help="报告期，如 2025；默认为配置中最近的报告期")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", metavar="文件", help="县配置文件（默认：演示县）")]
+InboxOpt = Annotated[str | None, typer.Option("--inbox", metavar="地址", help="收件箱（本地文件夹或 fsspec 地址，如 smb://server/share/年报）")]
+DbOpt = Annotated[str | None, typer.Option("--db", metavar="地址", help="数据库地址（默认 SQLite 文件；也可用 postgresql+psycopg://…）")]
+OutOpt = Annotated[str | None, typer.Option("--out", metavar="文件夹", help="汇总工作簿所在文件夹")]
+OutboxOpt = Annotated[str | None, typer.Option("--outbox", metavar="文件夹", help="回执输出文件夹")]
 
 
 @app.command()
@@ -177,8 +209,8 @@ def run(
 
 @app.command()
 def serve(
-    cron: str = typer.Option("0 2 * * *", "--cron", help="运行时间（cron 表达式），默认每天 02:00"),
-    timezone: str = typer.Option("Asia/Shanghai", "--timezone", help="时区"),
+    cron: str = typer.Option("0 2 * * *", "--cron", metavar="表达式", help="运行时间（cron 表达式），默认每天 02:00"),
+    timezone: str = typer.Option("Asia/Shanghai", "--timezone", metavar="时区", help="时区"),
     period: PeriodOpt = None,
     config: ConfigOpt = None,
     inbox: InboxOpt = None,
@@ -187,7 +219,7 @@ def serve(
     outbox: OutboxOpt = None,
 ) -> None:
     """注册并运行每晚自动汇总（Prefect 部署），按 Ctrl+C 停止。"""
-    from flows.nightly import nightly
+    from nianbao.flows.nightly import nightly
     from prefect.schedules import Cron
 
     s = _settings(config, inbox, db, out, outbox)
@@ -198,12 +230,12 @@ def serve(
 
 @app.command()
 def demo(
-    directory: Path = typer.Option(Path("demo"), "--dir", help="演示县的目录"),
+    directory: Path = typer.Option(Path("demo"), "--dir", metavar="文件夹", help="演示县的目录"),
 ) -> None:
     """生成演示县（配置、两年的报表，含错误、逾期、未报、重报）并运行一次汇总。"""
     from nianbao.console import console
     from nianbao.demo import build_demo
-    from schemas.county import load_county
+    from nianbao.schemas.county import load_county
 
     config_path, inbox = directory / "county.toml", directory / "inbox"
     if config_path.is_file() and inbox.is_dir():
