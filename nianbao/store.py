@@ -1,7 +1,11 @@
 """The store: every received file, its findings and parsed values, county decisions and runs.
 
-SQLAlchemy 2.x with a SQLite file by default; a PostgreSQL URL works the same (only portable
-types and SQL: no SQLite pragmas in queries, window functions that both support, no upserts).
+SQLAlchemy 2.x with a SQLite file by default; a PostgreSQL URL works the same (portable types
+and SQL; the one dialect-specific statement is the conditional upsert of the current pointer,
+which both dialects spell ``INSERT … ON CONFLICT … DO UPDATE … WHERE``).
+
+The schema is versioned with Alembic (``nianbao/migrations``): :func:`open_store` brings an
+older database up to date (saying so in Chinese) and refuses one written by a newer nianbao.
 
 Design:
 
@@ -12,9 +16,14 @@ Design:
 * ``roster_units`` — USCC and unit name of each roster row, for the county duplicate check.
   The hardship ledger is reduced to a row count and an amount sum: no names, no ID numbers.
 * ``current_returns`` — the pointer (township, period) → the submission whose values count.
-  It moves only to a *valid* submission received later than the one it points to.
-* ``decisions`` — county decisions (通过 / 退回) per township+period, appended.
+  It moves only to a *valid* submission received later than the one it points to. The
+  pointer carries that submission's received time, so "is the new file newer?" is decided by
+  one conditional upsert on the pointer row itself (see :meth:`Store._maybe_make_current`).
+* ``decisions`` — county decisions (通过 / 退回) per township+period, appended; ``seq`` numbers
+  them per township+period under a unique index, so two refreshes cannot both append.
 * ``runs`` — one row per consolidation run with its counts.
+* ``run_locks`` — who holds the run lock of a county+period and since when (the lock itself
+  is a PostgreSQL advisory lock or a lock file beside the SQLite file: ``nianbao.runlock``).
 
 Times are stored as naive UTC and returned tz-aware (UTC); a naive time given to the store is
 taken as Beijing time (see ``nianbao.consolidate.LOCAL_TZ``).
@@ -22,7 +31,10 @@ taken as Beijing time (see ``nianbao.consolidate.LOCAL_TZ``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -48,7 +60,9 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -67,10 +81,12 @@ from nianbao.consolidate import (
     FileStatus,
     Inputs,
 )
-from nianbao.schemas.findings import Report
+from nianbao.schemas.findings import Finding, Report, error
 from nianbao.schemas.models import Period, TownshipReturn
 
 DEFAULT_URL = "sqlite:///nianbao.db"
+
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------------------------
@@ -80,7 +96,7 @@ DEFAULT_URL = "sqlite:///nianbao.db"
 class DecimalText(TypeDecorator):
     """An exact decimal kept as its canonical string (SQLite has no exact decimal type)."""
 
-    impl = String(40)
+    impl = Text  # unbounded: a rejected return may hold a 46-digit count, and it is still recorded
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Any) -> str | None:
@@ -132,6 +148,11 @@ class Submission(Base):
         UniqueConstraint("sha256", "township_code", "period", name="uq_submission_file"),
         CheckConstraint(f"status IN ({_STATUSES})", name="ck_submission_status"),
         Index("ix_submission_period_township", "period", "township_code", "received_at"),
+        # known_hashes(): an index-only scan instead of reading every row's findings
+        Index("ix_submission_sha256", "sha256"),
+        # unidentified(): the few files that name no township, without scanning the history
+        Index("ix_submission_unidentified", "id", postgresql_where=sa.text("township_code = ''"),
+              sqlite_where=sa.text("township_code = ''")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -179,6 +200,7 @@ class CurrentReturn(Base):
     township_code: Mapped[str] = mapped_column(String, primary_key=True)
     period: Mapped[str] = mapped_column(String(6), primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)  # of that submission: what "newer" compares
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -187,11 +209,14 @@ class DecisionRow(Base):
     __table_args__ = (
         CheckConstraint(f"decision IN ({_DECISIONS})", name="ck_decision_value"),
         Index("ix_decision_period_township", "period", "township_code", "decided_at"),
+        Index("uq_decision_seq", "township_code", "period", "seq", unique=True),
+        Index("ix_decision_submission", "submission_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     township_code: Mapped[str] = mapped_column(String)
     period: Mapped[str] = mapped_column(String(6))
+    seq: Mapped[int] = mapped_column(Integer)  # 0, 1, 2 … per township+period: one append per step
     decision: Mapped[str] = mapped_column(String(4))
     reason: Mapped[str] = mapped_column(Text)
     decided_by: Mapped[str] = mapped_column(String)
@@ -217,6 +242,16 @@ class RunRow(Base):
     findings: Mapped[int | None]
 
 
+class RunLockRow(Base):
+    """Who holds a run lock (informational: the lock itself is advisory, see nianbao.runlock)."""
+
+    __tablename__ = "run_locks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(Text)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 # --------------------------------------------------------------------------------------------
 # results
 
@@ -228,6 +263,7 @@ class Recorded:
     status: FileStatus
     current: bool  # this submission is now the township's current return
     superseded: int | None = None  # the submission it replaced as current, if any
+    finding: Finding | None = None  # set when the database refused the file's contents (store.refused)
 
 
 @dataclass(frozen=True)
@@ -243,14 +279,36 @@ class Run:
 # opening
 
 
+class StoreError(RuntimeError):
+    """A store problem county staff or their administrator must act on; the message is Chinese."""
+
+
+class SchemaTooNew(StoreError):
+    """The database was upgraded by a newer nianbao than this one."""
+
+
+def notice(message: str) -> None:
+    """A Chinese line for whoever runs the command (terminal, Prefect log, add-in log)."""
+    log.warning("%s", message)
+    print(message, file=sys.stderr, flush=True)
+
+
 def engine_url(url: str | Path) -> URL:
-    """A SQLAlchemy URL from a URL or a plain file path (taken as a SQLite file)."""
+    """A SQLAlchemy URL from a URL or a plain file path (taken as a SQLite file).
+
+    ``postgres://`` (what hosting services hand out) and a bare ``postgresql://`` mean
+    psycopg 3, the driver the ``postgres`` extra installs (SQLAlchemy would pick psycopg2).
+    """
     text = str(url)
     if "://" not in text:
         return URL.create("sqlite", database=str(Path(text).expanduser().resolve()))
-    if text.startswith("postgres://"):  # the scheme Heroku-style services hand out
-        text = "postgresql://" + text[len("postgres://"):]
+    for scheme in ("postgres://", "postgresql://"):
+        if text.startswith(scheme):
+            text = "postgresql+psycopg://" + text[len(scheme):]
     return make_url(text)
+
+
+WRITE = "nianbao_write"  # execution option: a transaction that will write (SQLite: BEGIN IMMEDIATE)
 
 
 def make_engine(url: str | Path) -> Engine:
@@ -262,19 +320,41 @@ def make_engine(url: str | Path) -> Engine:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(parsed, connect_args={"timeout": 30})
 
+    # pysqlite's own transaction handling begins a transaction only before a write, so a
+    # series of reads sees other processes' commits in between, and a read-then-write
+    # transaction can dead-lock with another writer. SQLAlchemy's documented recipe: switch it
+    # off and begin ourselves -- BEGIN (a snapshot for reads) or BEGIN IMMEDIATE (writers
+    # queue on the busy timeout instead of failing halfway).
     @event.listens_for(engine, "connect")
-    def _sqlite_foreign_keys(dbapi_conn: Any, _record: Any) -> None:
+    def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
 
     return engine
 
 
 def open_store(url: str | Path = DEFAULT_URL) -> "Store":
-    """Open (and create the tables of, if missing) the store at ``url`` or a SQLite file path."""
+    """Open the store at ``url`` (or a SQLite file path), creating or upgrading its schema.
+
+    An older database is upgraded (a Chinese line says so); one written by a newer nianbao is
+    refused with :class:`SchemaTooNew`.
+    """
+    from nianbao.schema import upgrade_schema
+
     store = Store(make_engine(url))
-    Base.metadata.create_all(store.engine)
+    try:
+        message = upgrade_schema(store.engine)
+    except BaseException:
+        store.close()
+        raise
+    if message:
+        notice(message)
     return store
 
 
@@ -305,7 +385,35 @@ def _latest_per_township(*columns: Any, table: Any, order: tuple[Any, ...], wher
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._sessions = sessionmaker(engine.execution_options(**{WRITE: True}), expire_on_commit=False)
+        self._snapshot: Connection | None = None
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """The snapshot connection inside :meth:`snapshot`, else a connection of its own."""
+        if self._snapshot is not None:
+            yield self._snapshot
+            return
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every read inside sees one consistent state of the database.
+
+        PostgreSQL: one REPEATABLE READ transaction. SQLite: one deferred transaction, whose
+        shared lock keeps other processes' commits out until it ends.
+        """
+        if self._snapshot is not None:
+            yield
+            return
+        options = {"isolation_level": "REPEATABLE READ"} if self.engine.dialect.name == "postgresql" else {}
+        with self.engine.connect().execution_options(**options) as conn, conn.begin():
+            self._snapshot = conn
+            try:
+                yield
+            finally:
+                self._snapshot = None
 
     def __repr__(self) -> str:
         return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -339,6 +447,8 @@ class Store:
 
         If another process recorded one of the files meanwhile (a unique-key clash), the batch
         is rolled back and recorded file by file, so the clash only makes that file "known".
+        A value the database cannot hold (:func:`_file_problem`) is that file's finding: the
+        file is recorded without its contents (see :meth:`_record_refused`), the batch goes on.
         """
         try:
             with self._sessions() as session:
@@ -354,6 +464,29 @@ class Store:
                     raise
                 return [known]
             return [recorded for item in items for recorded in self.record_many([item])]
+        except DBAPIError as exc:
+            if not _file_problem(exc):
+                raise
+            if len(items) == 1:
+                return [self._record_refused(*items[0], exc)]
+            return [recorded for item in items for recorded in self.record_many([item])]
+
+    def _record_refused(self, report: Report, ret: TownshipReturn | None, file: Mapping[str, Any], exc: DBAPIError) -> Recorded:
+        """Record a file whose contents the database refused: name, hash and one finding only.
+
+        It names no township (so it is listed among the unidentified files while it stays in
+        the inbox) and is never current; the same file is not tried again on the next run.
+        """
+        problem = store_finding(exc)
+        refused = Report(file=report.file, readable=False, findings=[problem])
+        with self._sessions() as session:
+            known = self._known(session, file["sha256"], "", "")
+            if known is not None:
+                return known
+            recorded = self._record(session, refused, None, **{**file, "file_name": _clean(file["file_name"]),
+                                                                "source": _clean(str(file["source"]))})
+            session.commit()
+        return Recorded(recorded.submission_id, False, FileStatus.UNREADABLE, False, finding=problem)
 
     def _record(
         self,
@@ -412,9 +545,12 @@ class Store:
         return Recorded(sub.id, False, status, current, superseded)
 
     def known_hashes(self) -> set[str]:
-        """sha256 of every file ever recorded: the flow skips re-validating these."""
-        with self._sessions() as session:
-            return set(session.scalars(select(Submission.sha256).distinct()))
+        """sha256 of every file ever recorded: the flow skips re-validating these.
+
+        Read from ``ix_submission_sha256`` alone (an index-only scan), as raw strings.
+        """
+        with self._reading() as conn:
+            return {row[0] for row in conn.exec_driver_sql("SELECT DISTINCT sha256 FROM submissions")}
 
     def _known(self, session: Session, sha256: str, township: str, period: str) -> Recorded | None:
         row = session.execute(
@@ -430,18 +566,33 @@ class Store:
         return Recorded(row[0], True, FileStatus(row[1]), row[2] == row[0])
 
     def _maybe_make_current(self, session: Session, sub: Submission) -> tuple[int | None, bool]:
-        pointer = session.get(CurrentReturn, (sub.township_code, sub.period))
-        if pointer is None:
-            session.add(
-                CurrentReturn(township_code=sub.township_code, period=sub.period, submission_id=sub.id, updated_at=_now())
-            )
-            return None, True
-        old = session.get(Submission, pointer.submission_id)
-        # Newer = received later; a file recorded late but received earlier does not win.
-        if (old.received_at, old.id) >= (_aware(sub.received_at), sub.id):
-            return None, False
-        pointer.submission_id, pointer.updated_at = sub.id, _now()
-        return old.id, True
+        """Point (township, period) at ``sub`` if it is newer: (the submission it replaced, moved?).
+
+        Newer = received later (ties: recorded later); a file recorded late but received
+        earlier does not win. One statement decides, whatever the interleaving of runs:
+        ``INSERT … ON CONFLICT DO UPDATE … WHERE (received_at, submission_id) < new``. The
+        database evaluates the condition on the row as it is when the statement gets it
+        (PostgreSQL locks the conflicting row and re-checks it; SQLite writers are serial), so
+        an older file can never overwrite a newer pointer. Chosen over a row lock because the
+        first file of a township has no row to lock yet, and over a constraint because "the
+        newest wins" is a comparison, not a uniqueness rule.
+        """
+        t = CurrentReturn.__table__
+        where = (t.c.township_code == sub.township_code) & (t.c.period == sub.period)
+        before = session.scalar(select(t.c.submission_id).where(where).with_for_update())
+        insert_for = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
+        ins = insert_for(t).values(
+            township_code=sub.township_code, period=sub.period, submission_id=sub.id,
+            received_at=sub.received_at, updated_at=_now(),
+        )
+        newer = sa.tuple_(t.c.received_at, t.c.submission_id) < sa.tuple_(ins.excluded.received_at, ins.excluded.submission_id)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[t.c.township_code, t.c.period],
+            set_={c: ins.excluded[c] for c in ("submission_id", "received_at", "updated_at")},
+            where=newer,
+        ).returning(t.c.submission_id)
+        moved = session.execute(stmt).first() is not None
+        return (before if moved else None), moved
 
     def record_decision(
         self,
@@ -461,6 +612,19 @@ class Store:
         if value is Decision.SENT_BACK and not reason.strip():
             raise ValueError(f"退回 {township_code} 的{Period(period).label}报表时必须填写退回原因")
         period = str(Period(period))
+        for _attempt in range(10):
+            try:
+                return self._append_decision(township_code, period, value, reason.strip(), by, at or _now())
+            except IntegrityError:
+                continue  # another refresh appended a decision meanwhile: look again
+        raise StoreError(f"{township_code} 的{Period(period).label}审核意见多次保存冲突，请稍后再刷新一次")
+
+    def _append_decision(self, township_code: str, period: str, value: Decision, reason: str, by: str, at: datetime) -> int:
+        """Append after the latest decision (``seq`` + 1, unique), unless it says the same already.
+
+        Two refreshes storing the same typed entry at once both compute the same ``seq``; the
+        unique index lets one in, the other retries, sees it and stores nothing.
+        """
         with self._sessions() as session:
             latest = session.scalar(
                 select(Submission.id)
@@ -468,13 +632,22 @@ class Store:
                 .order_by(Submission.received_at.desc(), Submission.id.desc())
                 .limit(1)
             )
+            last = session.scalar(
+                select(DecisionRow)
+                .where(DecisionRow.township_code == township_code, DecisionRow.period == period)
+                .order_by(DecisionRow.seq.desc())
+                .limit(1)
+            )
+            if last is not None and (last.decision, last.reason, last.submission_id) == (value.value, reason, latest):
+                return last.id
             row = DecisionRow(
                 township_code=township_code,
                 period=period,
+                seq=last.seq + 1 if last is not None else 0,
                 decision=value.value,
-                reason=reason.strip(),
+                reason=reason,
                 decided_by=by,
-                decided_at=at or _now(),
+                decided_at=at,
                 submission_id=latest,
             )
             session.add(row)
@@ -520,14 +693,14 @@ class Store:
         stmt = select(func.max(Submission.received_at))
         if period is not None:
             stmt = stmt.where(Submission.period == str(Period(period)))
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             value = conn.execute(stmt).scalar()
         return _aware(value) if value is not None else None
 
     # ---- queries for the consolidation -----------------------------------------------------
 
     def _frame(self, stmt: Any, columns: tuple[str, ...]) -> pd.DataFrame:
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.execute(stmt).all()
         return pd.DataFrame([tuple(r) for r in rows], columns=list(columns), dtype=object)
 
@@ -584,7 +757,7 @@ class Store:
             s.id, s.township_code, s.file_name, s.findings,
             table=s, order=(s.received_at.desc(), s.id.desc()), where=s.period == str(Period(period)),
         )
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.execute(
                 select(sub.c.township_code, sub.c.id, sub.c.file_name, sub.c.findings)
                 .where(sub.c.rn == 1)
@@ -607,8 +780,8 @@ class Store:
         if not sources:
             return empty_frame(FINDING_COLUMNS)
         s = Submission
-        with self.engine.connect() as conn:
-            rows = conn.execute(
+        with self._reading() as conn:
+            rows = conn.execute(  # ix_submission_unidentified: only the rows that name no township
                 select(s.id, s.file_name, s.findings).where(s.township_code == "", s.source.in_(sources)).order_by(s.id)
             ).all()
         records = [
@@ -658,16 +831,60 @@ class Store:
     def load_inputs(self, period: str, sources: Iterable[str] = ()) -> Inputs:
         """Everything consolidation needs for ``period``; ``sources`` are the inbox's file URLs."""
         period = str(Period(period))
-        return Inputs(
-            period=period,
-            current=self.current_returns(period),
-            previous=self.current_returns(Period(period).previous()),
-            submissions=self.submissions(period),
-            findings=self.latest_findings(period),
-            units=self.roster_units(period, shared_only=True),
-            decisions=self.latest_decisions(period),
-            unidentified=self.unidentified(sources),
-        )
+        with self.snapshot():  # one consistent state, even while another period's run records files
+            return Inputs(
+                period=period,
+                current=self.current_returns(period),
+                previous=self.current_returns(Period(period).previous()),
+                submissions=self.submissions(period),
+                findings=self.latest_findings(period),
+                units=self.roster_units(period, shared_only=True),
+                decisions=self.latest_decisions(period),
+                unidentified=self.unidentified(sources),
+            )
+
+    # ---- run locks (see nianbao.runlock) ----------------------------------------------------
+
+    def note_lock_holder(self, name: str, holder: str, since: datetime) -> None:
+        with self._sessions() as session:
+            session.merge(RunLockRow(name=name, holder=holder, since=since))
+            session.commit()
+
+    def lock_holder(self, name: str) -> tuple[str, datetime] | None:
+        with self._reading() as conn:
+            row = conn.execute(select(RunLockRow.holder, RunLockRow.since).where(RunLockRow.name == name)).first()
+        return (row[0], row[1]) if row else None
+
+    def clear_lock_holder(self, name: str, holder: str) -> None:
+        with self._sessions() as session:
+            session.execute(sa.delete(RunLockRow).where(RunLockRow.name == name, RunLockRow.holder == holder))
+            session.commit()
+
+
+def _file_problem(exc: DBAPIError) -> bool:
+    """A database error caused by one file's values (not by the connection or the server).
+
+    DataError: a value the column cannot hold (PostgreSQL: text with NUL characters, a number
+    out of range). SQLSTATE class 54: a program limit (an index entry over PostgreSQL's 2.7 kB).
+    """
+    if isinstance(exc, DataError):
+        return True
+    return str(getattr(exc.orig, "sqlstate", "") or "").startswith("54")
+
+
+def store_finding(exc: DBAPIError) -> Finding:
+    """The finding recorded for a file the database refused (no value from the file in it)."""
+    kind = getattr(exc.orig, "sqlstate", None) or type(exc.orig).__name__
+    return error(
+        "store.refused",
+        f"文件内容无法存入数据库（数据库错误 {kind}）：文件中可能有异常字符或超长内容。"
+        "请检查后重新报送；如多次出现，请联系县总工会。",
+    )
+
+
+def _clean(text: str) -> str:
+    """A file name or path as a database can hold it: no NUL characters, at most 1000 characters."""
+    return text.replace("\x00", "\ufffd")[:1000]
 
 
 def _aware(value: datetime) -> datetime:

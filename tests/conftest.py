@@ -1,5 +1,46 @@
 import sys
+import uuid
 from pathlib import Path
 
-# Shared test helpers (rule_fixtures.py) live beside this file.
+import pytest
+
+# Shared test helpers (rule_fixtures.py, pgserver.py) live beside this file.
 sys.path.insert(0, str(Path(__file__).parent))
+
+import pgserver  # noqa: E402
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One throwaway PostgreSQL cluster for the session (see tests/pgserver.py)."""
+    try:
+        cluster = pgserver.start()
+    except pgserver.Unavailable as exc:
+        pytest.skip(f"!!! POSTGRESQL TESTS SKIPPED: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster):
+    """A fresh, empty database on the test cluster, dropped afterwards."""
+    import sqlalchemy as sa
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(pg_cluster.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield pg_cluster.url.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path):
+    """A store URL on each backend: a new SQLite file, or a new database on the test cluster."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db' / 'nianbao.db'}"
+    return request.getfixturevalue("pg_url")

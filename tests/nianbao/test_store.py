@@ -1,12 +1,13 @@
-"""The store on a real SQLite file: history, idempotency, the current pointer, decisions, runs."""
+"""The store on a real SQLite file and a real PostgreSQL server: history, idempotency, the
+current pointer, decisions, runs."""
 
 import hashlib
-import importlib.util
 import sqlite3
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import create_mock_engine
 
 from nianbao.consolidate import CURRENT_COLUMNS, LOCAL_TZ, FileStatus
@@ -40,8 +41,13 @@ def record(store, content, at=T0, findings=(), ret=..., readable=True, code=CODE
 
 
 @pytest.fixture
-def db(tmp_path):
-    return tmp_path / "store" / "nianbao.db"  # the parent folder does not exist yet
+def db(db_url):
+    return db_url  # SQLite: the parent folder does not exist yet
+
+
+@pytest.fixture
+def sqlite_db(tmp_path):
+    return tmp_path / "store" / "nianbao.db"
 
 
 @pytest.fixture
@@ -52,17 +58,31 @@ def store(db):
 
 
 def dump(db):
-    """Every row of every table, straight from the SQLite file."""
-    with sqlite3.connect(db) as conn:
-        return {t.name: sorted(conn.execute(f"SELECT * FROM {t.name}").fetchall(), key=repr) for t in Base.metadata.sorted_tables}
+    """Every row of every table, straight from the database (the store's own code not involved)."""
+    engine = sa.create_engine(engine_url(db))
+    try:
+        with engine.connect() as conn:
+            return {t.name: sorted((tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {t.name}")), key=repr)
+                    for t in Base.metadata.sorted_tables}
+    finally:
+        engine.dispose()
 
 
 def test_open_store_creates_tables_and_reopens(db):
     open_store(db).close()
-    assert db.exists() and set(dump(db)) == {
-        "submissions", "summary_values", "roster_units", "current_returns", "decisions", "runs"}
-    store = open_store(f"sqlite:///{db}")  # same file by URL; create_all leaves existing tables alone
+    assert set(dump(db)) == {
+        "submissions", "summary_values", "roster_units", "current_returns", "decisions", "runs", "run_locks"}
+    store = open_store(db)  # the schema is current: nothing to do
     assert store.submissions(PERIOD).empty
+    store.close()
+
+
+def test_a_path_and_a_url_open_the_same_sqlite_file(sqlite_db):
+    open_store(sqlite_db).close()
+    assert sqlite_db.exists()
+    store = open_store(f"sqlite:///{sqlite_db}")
+    assert store.submissions(PERIOD).empty
+    store.close()
 
 
 def test_the_same_file_again_changes_nothing(store, db):
@@ -121,7 +141,9 @@ def test_a_rejected_file_becoming_latest_shows_in_latest_findings_until_a_valid_
     assert good.current and store.latest_findings(PERIOD).empty
 
 
-def test_money_is_stored_as_exact_decimal_text_and_no_personal_data(store, db):
+def test_money_is_stored_as_exact_decimal_text_and_no_personal_data(sqlite_db):
+    db = sqlite_db
+    store = open_store(db)
     record(store, "v1")
     with sqlite3.connect(db) as conn:
         stored = dict(conn.execute("SELECT indicator, value FROM summary_values").fetchall())
@@ -135,6 +157,13 @@ def test_money_is_stored_as_exact_decimal_text_and_no_personal_data(store, db):
         assert personal.encode() not in raw
     units = store.roster_units(PERIOD)
     assert units[["row", "uscc", "name"]].values.tolist() == [[0, "91410100MA44XXXX1K", "甲公司"], [1, None, "乙公司"]]
+    store.close()
+
+
+def test_values_are_exact_text_on_both_backends(store, db):
+    record(store, "v1")
+    tables = dump(db)
+    assert sorted(row[1:] for row in tables["summary_values"]) == [("A07", "100"), ("A08", "40"), ("F03", "1317.31")]
 
 
 def test_times_are_utc_and_naive_input_is_beijing_time(store):
@@ -176,7 +205,10 @@ def test_runs_tell_the_time_of_data_and_whether_newer_files_arrived(store):
 
 def test_url_handling_sqlite_paths_and_postgres_urls(tmp_path):
     assert engine_url(tmp_path / "a.db").drivername == "sqlite"
-    assert engine_url("postgres://u:p@db.example/nianbao").drivername == "postgresql"
+    # psycopg 3, the driver the postgres extra installs (SQLAlchemy's default would be psycopg2)
+    assert engine_url("postgres://u:p@db.example/nianbao").drivername == "postgresql+psycopg"
+    assert engine_url("postgresql://u:p@db.example/nianbao").drivername == "postgresql+psycopg"
+    assert engine_url("postgresql+psycopg2://u:p@db.example/nianbao").drivername == "postgresql+psycopg2"
     assert engine_url("postgresql+psycopg://u:p@db.example/nianbao").get_backend_name() == "postgresql"
 
 
@@ -186,13 +218,11 @@ def test_schema_is_valid_postgresql_ddl():
                               lambda sql, *a, **k: statements.append(str(sql.compile(dialect=mock.dialect))))
     Base.metadata.create_all(mock, checkfirst=False)
     ddl = "\n".join(statements)
-    assert ddl.count("CREATE TABLE") == 6
+    assert ddl.count("CREATE TABLE") == 7
     assert "CHECK (status IN ('accepted', 'rejected', 'unreadable'))" in ddl
     assert "sqlite" not in ddl.lower()
 
 
-@pytest.mark.skipif(not any(importlib.util.find_spec(m) for m in ("psycopg2",)),
-                    reason="no PostgreSQL driver (psycopg2) installed; the DDL is checked against the dialect above")
 def test_postgres_engine_is_created_lazily():
     engine = make_engine("postgres://u:p@127.0.0.1:1/nianbao")  # nothing listens there
     assert engine.dialect.name == "postgresql" and engine.pool.checkedout() == 0
