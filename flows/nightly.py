@@ -21,6 +21,7 @@ from nianbao import pipeline
 from nianbao.consolidate import Consolidation
 from nianbao.inbox import InboxFile
 from nianbao.pipeline import WORK, RunResult, Stored
+from nianbao.runlock import run_lock
 from nianbao.settings import Settings
 from nianbao.store import Store, open_store
 from nianbao.summary import findings_table, summary_markdown
@@ -78,16 +79,17 @@ def nightly(
     period = period or county.latest_period
     store = open_store(settings.db)
     try:
-        files = extract(settings.inbox)
-        known = store.known_hashes()
-        stored: list[Stored] = []
-        with Progress(disable=not show_progress, transient=True) as progress:
-            bar = progress.add_task("审核报表", total=len(files))
-            for batch in pipeline.batches(files, settings.batch_size):
-                stored += validate_and_store(list(batch), county, known, store)
-                progress.advance(bar, len(batch))
-        c = consolidate(store, county, period, pipeline.now_local(), files)
-        result = pipeline.summarize(publish(c, stored, county, settings), files, stored)
+        with run_lock(store, county.county_code, period, purpose="汇总流程"):
+            files = extract(settings.inbox)
+            known = store.known_hashes()
+            stored: list[Stored] = []
+            with Progress(disable=not show_progress, transient=True) as progress:
+                bar = progress.add_task("审核报表", total=len(files))
+                for batch in pipeline.batches(files, settings.batch_size):
+                    stored += validate_and_store(list(batch), county, known, store)
+                    progress.advance(bar, len(batch))
+            c = consolidate(store, county, period, pipeline.now_local(), files)
+            result = pipeline.summarize(publish(c, stored, county, settings), files, stored)
         logger.info("收到 %d 个文件，新文件 %d 个（接收 %d，退回 %d）；汇总表：%s", result.seen, result.new, result.accepted, result.rejected, result.master)
         return result
     finally:

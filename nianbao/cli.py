@@ -8,6 +8,7 @@ and every option's value name (``metavar``) here.
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -171,19 +172,51 @@ def _run_flow(settings, period: str | None) -> None:
         raise typer.Exit(2)
     from nianbao.flows.nightly import nightly
 
-    result = nightly(
-        period=period,
-        config=settings.config,
-        inbox=settings.inbox,
-        db=settings.db,
-        out=settings.out,
-        outbox=settings.outbox,
-        show_progress=True,
-    )
+    with _run_locked(settings, period):
+        result = nightly(
+            period=period,
+            config=settings.config,
+            inbox=settings.inbox,
+            db=settings.db,
+            out=settings.out,
+            outbox=settings.outbox,
+            show_progress=True,
+        )
     console.print(f"[bold]{status_line(result.consolidation)}[/]")
     console.print(f"本次收到文件 {result.seen} 个，新文件 {result.new} 个（接收 {result.accepted}，退回 {result.rejected}）")
     console.print(f"汇总工作簿：[cyan]{Path(result.master).resolve()}[/]")
     console.print(f"回执（{len(result.receipts)} 份）：[cyan]{Path(settings.outbox).resolve()}[/]")
+
+
+@contextmanager
+def _run_locked(settings, period: str | None):
+    """Open (and upgrade) the store and take the run lock before Prefect starts.
+
+    Exit codes: 75 when another run of the county and period holds the lock longer than
+    ``$NIANBAO_LOCK_WAIT`` seconds (try again later), 2 when the database cannot be used as
+    it is (e.g. upgraded by a newer nianbao). The flow takes the same lock again, re-entrantly.
+    """
+    from rich.markup import escape
+
+    from nianbao.console import console
+    from nianbao.runlock import EXIT_LOCKED, RunLocked, run_lock
+    from nianbao.schemas.county import load_county
+    from nianbao.store import StoreError, open_store
+
+    county = load_county(settings.config)
+    try:
+        store = open_store(settings.db)
+    except StoreError as exc:
+        console.print(f"[red]{escape(str(exc))}[/]", soft_wrap=True)
+        raise typer.Exit(2)
+    try:
+        with run_lock(store, county.county_code, period or county.latest_period, purpose="汇总（nianbao run）"):
+            yield
+    except RunLocked as exc:
+        console.print(f"[red]{escape(str(exc))}[/]", soft_wrap=True)
+        raise typer.Exit(EXIT_LOCKED)
+    finally:
+        store.close()
 
 
 PeriodOpt = Annotated[str | None, typer.Option("--period", metavar="报告期", help="报告期，如 2025；默认为配置中最近的报告期")]
@@ -203,7 +236,7 @@ def run(
     out: OutOpt = None,
     outbox: OutboxOpt = None,
 ) -> None:
-    """立即运行一次汇总流程（收取 → 审核 → 入库 → 汇总 → 发布）。"""
+    """立即运行一次汇总流程（收取 → 审核 → 入库 → 汇总 → 发布）。退出码：0 完成，2 配置或数据库无法使用，75 同一县同一报告期的另一次汇总正在运行（等待超时，请稍后再试）。"""
     _run_flow(_settings(config, inbox, db, out, outbox), period)
 
 

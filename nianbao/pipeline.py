@@ -18,6 +18,7 @@ import pandas as pd
 
 from nianbao.consolidate import Consolidation, Decision, FileStatus, TownshipStatus, consolidate, local_naive
 from nianbao.inbox import InboxFile, list_returns, local_copy, sha256_of
+from nianbao.runlock import run_lock
 from nianbao.store import Recorded, Store, open_store
 from nianbao.validate import check_file
 from nianbao.settings import Settings
@@ -116,14 +117,17 @@ def validate_files(files: Iterable[InboxFile], county: CountyConfig, known: set[
 
 
 def store_files(store: Store, received: Sequence[Received]) -> list[Stored]:
-    """Record a batch in one transaction."""
+    """Record a batch in one transaction; a file the database refused carries that finding."""
     recorded = store.record_many(
         [
             (r.report, r.ret, dict(sha256=r.sha256, size=r.file.size, file_name=r.file.name, source=r.file.url, received_at=r.file.modified))
             for r in received
         ]
     )
-    return [Stored(r.file, r.sha256, r.report, rec) for r, rec in zip(received, recorded)]
+    return [
+        Stored(r.file, r.sha256, r.report.model_copy(update={"findings": [*r.report.findings, rec.finding]}) if rec.finding else r.report, rec)
+        for r, rec in zip(received, recorded)
+    ]
 
 
 def consolidate_period(
@@ -204,13 +208,14 @@ def run_once(
     period = period or county.latest_period
     store = open_store(settings.db)
     try:
-        files = extract(settings.inbox)
-        stored = ingest(store, county, files, settings.batch_size)
-        c = consolidate_period(store, county, period, as_of or now_local(), files)
-        master = publish_master(c, settings.master_path(county, period)) if master_file else None
-        result = RunResult(period, master, consolidation=c)
-        result.receipts = publish_receipts(stored, county, Path(settings.outbox))
-        return summarize(result, files, stored)
+        with run_lock(store, county.county_code, period, purpose="汇总"):
+            files = extract(settings.inbox)
+            stored = ingest(store, county, files, settings.batch_size)
+            c = consolidate_period(store, county, period, as_of or now_local(), files)
+            master = publish_master(c, settings.master_path(county, period)) if master_file else None
+            result = RunResult(period, master, consolidation=c)
+            result.receipts = publish_receipts(stored, county, Path(settings.outbox))
+            return summarize(result, files, stored)
     finally:
         store.close()
 
@@ -382,15 +387,22 @@ def refresh_period(
     period = str(Period(period or county.latest_period))
     store = open_store(settings.db)
     try:
-        files = extract(settings.inbox)
-        pending = unrecorded_files(store, files, period)
-        run = run_once(settings, period, at, master_file=False) if pending else None
-        c = run.consolidation if run else consolidate_period(store, county, period, at, files)
-        outcome = store_reviews(store, c, reviews or {}, by=by, at=at)
-        receipts: list[Path] = []
-        if outcome.stored:
-            c = consolidate_period(store, county, period, at, files)
-            receipts = publish_decision_receipts(store, county, period, outcome.stored, Path(settings.outbox))
-        return Refreshed(c, pending, run, outcome, receipts)
+        with run_lock(store, county.county_code, period, purpose="刷新汇总"):
+            return _refresh_locked(store, settings, county, period, reviews, by=by, at=at)
     finally:
         store.close()
+
+
+def _refresh_locked(
+    store: Store, settings: Settings, county: CountyConfig, period: str, reviews: Mapping[str, Review] | None, *, by: str, at: datetime
+) -> Refreshed:
+    files = extract(settings.inbox)
+    pending = unrecorded_files(store, files, period)
+    run = run_once(settings, period, at, master_file=False) if pending else None
+    c = run.consolidation if run else consolidate_period(store, county, period, at, files)
+    outcome = store_reviews(store, c, reviews or {}, by=by, at=at)
+    receipts: list[Path] = []
+    if outcome.stored:
+        c = consolidate_period(store, county, period, at, files)
+        receipts = publish_decision_receipts(store, county, period, outcome.stored, Path(settings.outbox))
+    return Refreshed(c, pending, run, outcome, receipts)

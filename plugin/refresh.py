@@ -144,7 +144,9 @@ def failure_message(exc: BaseException) -> str:
     """A Chinese message for county staff about why the refresh failed (no traceback)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    if isinstance(exc, (SettingsError, ConfigError, BookError, ReviewReadError, MasterWorkbookError)):
+    from nianbao.store import StoreError
+
+    if isinstance(exc, (SettingsError, ConfigError, BookError, ReviewReadError, MasterWorkbookError, StoreError)):
         reason = str(exc)
     elif isinstance(exc, SQLAlchemyError):
         reason = "无法读写数据库：请检查设置中的 db（数据库地址）是否正确、网络是否连通、是否有访问权限。"
