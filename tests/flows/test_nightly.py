@@ -1,4 +1,5 @@
-"""End to end: the demo county through real Prefect flow runs, a real SQLite file, real files."""
+"""End to end: the demo county through real Prefect flow runs, a real database (SQLite file,
+PostgreSQL server), real files."""
 
 import os
 import shutil
@@ -34,11 +35,16 @@ def demo_source(tmp_path_factory):
     return build_demo(tmp_path_factory.mktemp("demo-src"), roster_rows=6, ledger_rows=3)
 
 
+DB: dict[Path, str] = {}  # each test county's database URL (the demo fixture's backend)
+
+
 @pytest.fixture
-def demo(demo_source, tmp_path):
+def demo(demo_source, tmp_path, db_url):
     root = tmp_path / "county"
     shutil.copytree(demo_source.config_path.parent, root, copy_function=shutil.copy2)
-    return demo_source, root
+    DB[root] = db_url
+    yield demo_source, root
+    DB.pop(root, None)
 
 
 def run(root: Path, **kw):
@@ -46,7 +52,7 @@ def run(root: Path, **kw):
         period=PERIOD,
         config=str(root / "county.toml"),
         inbox=str(root / "inbox"),
-        db=f"sqlite:///{root / 'nianbao.db'}",
+        db=DB[root],
         out=str(root / "out"),
         outbox=str(root / "outbox"),
         batch_size=7,
@@ -123,7 +129,7 @@ def test_running_twice_changes_nothing(demo):
     plan, root = demo
     first = run(root)
     receipts = {p: p.stat().st_mtime_ns for p in (root / "outbox").iterdir()}
-    store = open_store(f"sqlite:///{root / 'nianbao.db'}")
+    store = open_store(DB[root])
     before = store.submissions(PERIOD)
 
     second = run(root)
@@ -205,7 +211,7 @@ def test_cli_run_prints_where_the_results_are(demo):
 
     plan, root = demo
     args = ["run", "--period", PERIOD, "--config", str(root / "county.toml"), "--inbox", str(root / "inbox")]
-    args += ["--db", f"sqlite:///{root / 'cli.db'}", "--out", str(root / "cli-out"), "--outbox", str(root / "cli-outbox")]
+    args += ["--db", DB[root], "--out", str(root / "cli-out"), "--outbox", str(root / "cli-outbox")]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "汇总工作簿" in result.output and "cli-out" in result.output

@@ -1,4 +1,4 @@
-"""Consolidation over a real SQLite store, fed with schema models built in code (no Excel)."""
+"""Consolidation over a real store (SQLite file and PostgreSQL server), fed with schema models built in code (no Excel)."""
 
 import hashlib
 import math
@@ -52,8 +52,8 @@ def submit(store, code, period="2025", at=ON_TIME, findings=(), units=(), tag=""
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = open_store(tmp_path / "nianbao.db")
+def store(db_url):
+    s = open_store(db_url)  # a real SQLite file, then a real PostgreSQL database
     yield s
     s.close()
 
