@@ -96,9 +96,8 @@ def _refuse(store: Store, name: str, wait: float) -> RunLocked:
     found = store.lock_holder(name)
     who, since = found if found else ("另一个进程", None)
     when = f"自 {local_naive(since):%Y-%m-%d %H:%M:%S} 起" if since else ""
-    county, period = name.rsplit("-", 1)
     return RunLocked(
-        f"{county} {period} 的汇总正由{who}{when}运行，已等待 {wait:g} 秒仍未结束，本次未运行。"
+        f"{_what(name)}正由{who}{when}运行，已等待 {wait:g} 秒仍未结束，本次未运行。"
         "请等它结束后再试（等待时间可用环境变量 NIANBAO_LOCK_WAIT 设置，单位秒）。"
     )
 
@@ -106,7 +105,12 @@ def _refuse(store: Store, name: str, wait: float) -> RunLocked:
 def _waiting(store: Store, name: str, wait: float) -> None:
     found = store.lock_holder(name)
     who = found[0] if found else "另一个进程"
-    notice(f"{name} 的汇总正由{who}运行，等待其结束（最多 {wait:g} 秒）……")
+    notice(f"{_what(name)}正由{who}运行，等待其结束（最多 {wait:g} 秒）……")
+
+
+def _what(name: str) -> str:
+    county, period = name.rsplit("-", 1)
+    return f"县代码 {county}、报告期 {period} 的汇总"
 
 
 @contextmanager

@@ -288,8 +288,8 @@ class SchemaTooNew(StoreError):
 
 
 def notice(message: str) -> None:
-    """A Chinese line for whoever runs the command (terminal, Prefect log, add-in log)."""
-    log.warning("%s", message)
+    """A Chinese line for whoever runs the command (stderr: the terminal or Prefect's log), and the log."""
+    log.info("%s", message)
     print(message, file=sys.stderr, flush=True)
 
 
