@@ -8,6 +8,7 @@ is: listing the inbox and publishing.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from datetime import datetime
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def extract(inbox: str) -> list[InboxFile]:
 
 
 @task(cache_policy=NONE)
-def validate_and_store(batch: list[InboxFile], county: CountyConfig, known: set[str], store: Store) -> list[Stored]:
+def validate_and_store(batch: list[InboxFile], county: CountyConfig, known: Container[str], store: Store) -> list[Stored]:
     with WORK.stage("validate"):
         received = pipeline.validate_files(batch, county, known)
     with WORK.stage("store"):
@@ -81,7 +82,7 @@ def nightly(
     try:
         with run_lock(store, county.county_code, period, purpose="汇总流程"):
             files = extract(settings.inbox)
-            known = store.known_hashes()
+            known = store.known()  # one indexed look-up per inbox file, not the whole history
             stored: list[Stored] = []
             with Progress(disable=not show_progress, transient=True) as progress:
                 bar = progress.add_task("审核报表", total=len(files))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -103,7 +103,7 @@ def extract(inbox: str) -> list[InboxFile]:
     return list_returns(inbox)
 
 
-def validate_files(files: Iterable[InboxFile], county: CountyConfig, known: set[str]) -> list[Received]:
+def validate_files(files: Iterable[InboxFile], county: CountyConfig, known: Container[str]) -> list[Received]:
     """Validate the files not seen before. One bad file yields a finding, never an exception."""
     out = []
     for file in files:
@@ -189,7 +189,7 @@ def write_township_receipt(
 
 def ingest(store: Store, county: CountyConfig, files: Sequence[InboxFile], batch_size: int) -> list[Stored]:
     """Validate and record, in batches, the files whose content the store has not seen."""
-    known = store.known_hashes()
+    known = store.known()
     stored: list[Stored] = []
     for batch in batches(files, batch_size):
         stored += store_files(store, validate_files(batch, county, known))
@@ -245,13 +245,12 @@ def unrecorded_files(store: Store, files: Sequence[InboxFile], period: str) -> l
     rest = [f for f in files if _file_key(f.url, f.size, f.modified) not in seen]
     if not rest:
         return []
-    known = store.known_hashes()
-    unknown = []
+    digests = []
     for file in rest:
         with local_copy(file) as path:
-            if sha256_of(path) not in known:
-                unknown.append(file)
-    return unknown
+            digests.append(sha256_of(path))
+    known = store.known_among(digests)
+    return [file for file, digest in zip(rest, digests) if digest not in known]
 
 
 def _file_key(source: str, size: int, modified: datetime) -> tuple[str, int, int]:

@@ -15,6 +15,8 @@ waits and then finds nothing left to do.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -34,7 +36,9 @@ CHANGES = {
 
 def alembic_config() -> Config:
     config = Config()
-    config.set_main_option("script_location", "nianbao:migrations")
+    # The installed package's folder, by path: "nianbao:migrations" would be looked up on
+    # sys.path, where a tests/nianbao folder can come first.
+    config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
     return config
 
 

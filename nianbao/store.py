@@ -148,8 +148,6 @@ class Submission(Base):
         UniqueConstraint("sha256", "township_code", "period", name="uq_submission_file"),
         CheckConstraint(f"status IN ({_STATUSES})", name="ck_submission_status"),
         Index("ix_submission_period_township", "period", "township_code", "received_at"),
-        # known_hashes(): an index-only scan instead of reading every row's findings
-        Index("ix_submission_sha256", "sha256"),
         # unidentified(): the few files that name no township, without scanning the history
         Index("ix_submission_unidentified", "id", postgresql_where=sa.text("township_code = ''"),
               sqlite_where=sa.text("township_code = ''")),
@@ -273,6 +271,30 @@ class Run:
     started_at: datetime
     finished_at: datetime | None
     counts: Mapping[str, int | None]
+
+
+class KnownHashes:
+    """``digest in known``: one indexed look-up per file asked about, remembered.
+
+    What the flow and the refresh ask before validating a file; with a long history this
+    reads a row per inbox file instead of every hash ever recorded (:meth:`Store.known_hashes`).
+    """
+
+    def __init__(self, store: "Store") -> None:
+        self._store = store
+        self._answers: dict[str, bool] = {}
+
+    def __contains__(self, digest: object) -> bool:
+        if not isinstance(digest, str):
+            return False
+        if digest not in self._answers:
+            with self._store._reading() as conn:
+                self._answers[digest] = conn.execute(_IS_RECORDED, {"sha256": digest}).first() is not None
+        return self._answers[digest]
+
+
+# Plain text: the ORM's per-statement overhead was most of a look-up's cost.
+_IS_RECORDED = sa.text("SELECT 1 FROM submissions WHERE sha256 = :sha256 LIMIT 1")
 
 
 # --------------------------------------------------------------------------------------------
@@ -545,12 +567,24 @@ class Store:
         return Recorded(sub.id, False, status, current, superseded)
 
     def known_hashes(self) -> set[str]:
-        """sha256 of every file ever recorded: the flow skips re-validating these.
-
-        Read from ``ix_submission_sha256`` alone (an index-only scan), as raw strings.
-        """
+        """sha256 of every file ever recorded (the whole history: prefer :meth:`known_among`)."""
         with self._reading() as conn:
             return {row[0] for row in conn.exec_driver_sql("SELECT DISTINCT sha256 FROM submissions")}
+
+    def known_among(self, digests: Iterable[str]) -> set[str]:
+        """Which of ``digests`` were recorded before: look-ups in ``uq_submission_file`` (sha256
+        first) whose cost follows the inbox, not the history."""
+        digests = sorted(set(digests))
+        found: set[str] = set()
+        with self._reading() as conn:
+            for start in range(0, len(digests), 500):
+                chunk = digests[start : start + 500]
+                found.update(conn.scalars(select(Submission.sha256).where(Submission.sha256.in_(chunk)).distinct()))
+        return found
+
+    def known(self) -> "KnownHashes":
+        """A set-like view of the recorded hashes for ``digest in known`` (see :class:`KnownHashes`)."""
+        return KnownHashes(self)
 
     def _known(self, session: Session, sha256: str, township: str, period: str) -> Recorded | None:
         row = session.execute(

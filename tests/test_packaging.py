@@ -46,7 +46,7 @@ def test_the_wheel_holds_one_top_level_package(wheel):
         assert f"{package.replace('.', '/')}/__init__.py" in names
     assert "nianbao/locale/zh_CN/LC_MESSAGES/messages.mo" in names
     assert "nianbao/schemas/demo_county.toml" in names
-    # Alembic reads the migrations from the installed package (script_location nianbao:migrations).
+    # Alembic reads the migrations from the installed package (script_location: nianbao/migrations).
     assert {"nianbao/migrations/env.py", "nianbao/migrations/script.py.mako",
             "nianbao/migrations/versions/0001_first_release.py", "nianbao/migrations/versions/0002_concurrency.py"} <= set(names)
 

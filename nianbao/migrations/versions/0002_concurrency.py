@@ -1,5 +1,6 @@
 """Concurrency and hostile values: unbounded decimals, pointer received time, decision seq,
-run locks, indexes for known_hashes(), unidentified() and decisions.submission_id.
+run locks, indexes for unidentified() and decisions.submission_id (sha256 look-ups use the
+unique index uq_submission_file, whose first column it is).
 
 No table is rebuilt (SQLite would copy the whole history): new NOT NULL columns are added
 with a placeholder default, filled from existing rows, and the default dropped on
@@ -52,7 +53,6 @@ def upgrade() -> None:
 
     op.create_index("uq_decision_seq", "decisions", ["township_code", "period", "seq"], unique=True)
     op.create_index("ix_decision_submission", "decisions", ["submission_id"])
-    op.create_index("ix_submission_sha256", "submissions", ["sha256"])
     op.create_index("ix_submission_unidentified", "submissions", ["id"],
                     postgresql_where=sa.text(UNIDENTIFIED), sqlite_where=sa.text(UNIDENTIFIED))
     op.create_table(
@@ -65,7 +65,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("run_locks")
-    for name in ("ix_submission_unidentified", "ix_submission_sha256", "ix_decision_submission", "uq_decision_seq"):
+    for name in ("ix_submission_unidentified", "ix_decision_submission", "uq_decision_seq"):
         op.drop_index(name)
     with op.batch_alter_table("decisions") as batch:
         batch.drop_column("seq")
