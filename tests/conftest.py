@@ -44,3 +44,13 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'db' / 'nianbao.db'}"
     return request.getfixturevalue("pg_url")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many tests ran on the PostgreSQL server (CI's log says so; a skip says why, loudly)."""
+    counts = {}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        counts[outcome] = sum(1 for r in terminalreporter.stats.get(outcome, []) if "postgresql" in getattr(r, "nodeid", ""))
+    if any(counts.values()):
+        line = "PostgreSQL tests: " + ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+        terminalreporter.write_sep("=", line, red=bool(counts["skipped"] or counts["failed"]), green=not counts["skipped"])
