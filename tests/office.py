@@ -1,0 +1,53 @@
+"""A real spreadsheet program for tests: LibreOffice headless recalculation and PDF rendering.
+
+Tests that need it take the ``office`` fixture (tests/conftest.py), which skips with a reason
+when ``soffice`` or poppler's ``pdftotext``/``pdfinfo`` are not installed
+(``apt-get install -y libreoffice-calc-nogui poppler-utils fonts-wqy-zenhei``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+TOOLS = ("soffice", "pdftotext", "pdfinfo")
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in TOOLS if shutil.which(tool) is None]
+
+
+@dataclass
+class Office:
+    """One LibreOffice profile (a private one: other processes may run soffice meanwhile)."""
+
+    profile: Path
+    work: Path
+
+    def convert(self, source: Path, to: str) -> Path:
+        """``source`` converted by LibreOffice to ``to`` (``pdf``, ``xlsx``) in a fresh folder;
+        converting to xlsx recalculates every formula (openpyxl writes none of the results)."""
+        out = self.work / f"{source.stem}.{to}.d"
+        out.mkdir(parents=True, exist_ok=True)
+        cmd = ["soffice", f"-env:UserInstallation={self.profile.as_uri()}", "--headless", "--norestore",
+               "--convert-to", to, "--outdir", str(out), str(source)]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+        result = out / f"{source.stem}.{to}"
+        assert result.exists(), f"LibreOffice did not convert {source.name}: {done.stdout} {done.stderr}"
+        return result
+
+    def recalculated(self, source: Path) -> Path:
+        return self.convert(source, "xlsx")
+
+    def pdf_pages(self, source: Path) -> list[str]:
+        """The text of every printed page of ``source`` (one string per page)."""
+        pdf = self.convert(source, "pdf")
+        info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+        count = int(next(line.split()[1] for line in info.splitlines() if line.startswith("Pages:")))
+        return [
+            subprocess.run(["pdftotext", "-layout", "-f", str(n), "-l", str(n), str(pdf), "-"],
+                           capture_output=True, text=True, check=True).stdout
+            for n in range(1, count + 1)
+        ]
