@@ -420,6 +420,10 @@ def template_page(sheet: str, title: str, last_row: int | None = None) -> PageSe
 # _meta: key in column A, value in column B
 META_KEYS = ("template_version", "schema_fingerprint", "township_code", "township_name", "period", "generated_at")
 META_KEY_COL, META_VALUE_COL = 1, 2
+# A receipt (回执) sent back to a township: its first sheet, and the line added to its copy's
+# _meta, so the reader recognises a receipt even when the 回执 sheet was deleted.
+SHEET_RECEIPT = "回执"
+META_RECEIPT = ("document", "回执")
 
 
 def meta_row(key: str) -> int:
