@@ -26,20 +26,25 @@ class Office:
     profile: Path
     work: Path
 
-    def convert(self, source: Path, to: str) -> Path:
-        """``source`` converted by LibreOffice to ``to`` (``pdf``, ``xlsx``) in a fresh folder;
-        converting to xlsx recalculates every formula (openpyxl writes none of the results)."""
-        out = self.work / f"{source.stem}.{to}.d"
+    def convert_many(self, sources: list[Path], to: str) -> list[Path]:
+        """``sources`` converted by LibreOffice to ``to`` (``pdf``, ``xlsx``) in one run, into a
+        fresh folder; converting to xlsx recalculates every formula (openpyxl writes no results)."""
+        self.runs = getattr(self, "runs", 0) + 1
+        out = self.work / f"run{self.runs}"
         out.mkdir(parents=True, exist_ok=True)
         cmd = ["soffice", f"-env:UserInstallation={self.profile.as_uri()}", "--headless", "--norestore",
-               "--convert-to", to, "--outdir", str(out), str(source)]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
-        result = out / f"{source.stem}.{to}"
-        assert result.exists(), f"LibreOffice did not convert {source.name}: {done.stdout} {done.stderr}"
-        return result
+               "--convert-to", to, "--outdir", str(out), *map(str, sources)]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        results = [out / f"{source.stem}.{to}" for source in sources]
+        for source, result in zip(sources, results):
+            assert result.exists(), f"LibreOffice did not convert {source.name}: {done.stdout} {done.stderr}"
+        return results
 
-    def recalculated(self, source: Path) -> Path:
-        return self.convert(source, "xlsx")
+    def convert(self, source: Path, to: str) -> Path:
+        return self.convert_many([source], to)[0]
+
+    def recalculated(self, sources: list[Path]) -> list[Path]:
+        return self.convert_many(sources, "xlsx")
 
     def pdf_pages(self, source: Path) -> list[str]:
         """The text of every printed page of ``source`` (one string per page)."""
