@@ -42,7 +42,6 @@ class PageSetup:
     title_rows: tuple[int, int] | None = None  # repeated at the top of every page
     title_cols: tuple[int, int] | None = None  # repeated at the left of every page
     footer_left: str = ""  # e.g. 数据截至 …
-    marked: str = ""  # a line in the header on every page, e.g. "回执附件，不是报表"
 
     @property
     def print_area(self) -> str | None:
@@ -64,8 +63,7 @@ class PageSetup:
 
     @property
     def header_text(self) -> str:
-        title = header_escape(self.title)
-        return f"{header_escape(self.marked)}\n{title}" if self.marked else title
+        return header_escape(self.title)
 
 
 def header_escape(text: str) -> str:

@@ -128,7 +128,7 @@ def _receipt_sheet(wb: Workbook, report: Report, info: ReceiptInfo) -> None:
     ]
     if info.decision:
         facts.append(("县总工会审核意见", f"{info.decision}{'：' + info.reason if info.reason else ''}"))
-    facts.append(("文件指纹（SHA-256）", info.sha256))
+    facts.append(("文件指纹", info.sha256))
     write_receipt_sheet(wb, ReceiptText(
         title=f"{info.township_name} {info.period} 年报回执",
         verdict=verdict(info.accepted, info.decision, report.findings),

@@ -30,7 +30,7 @@ from nianbao.workbooks.printing import PORTRAIT, PageSetup, apply_page_setup
 
 RECEIPT_SHEET = L.SHEET_RECEIPT
 ALL_FINDINGS_SHEET = "全部问题"
-NOT_A_RETURN = "县总工会回执附件（标注副本）——不是报表，请勿报送；请在您原来的报表文件上修改"
+NOT_A_RETURN = "县总工会回执附件（标注副本）——不是报表，请勿报送"
 LISTED = 25  # problems listed on the one-page 回执 sheet
 
 PASSED, RETURNED, EXPLAIN = "通过", "退回", "有问题需说明"
@@ -94,7 +94,9 @@ def write_receipt_sheet(wb: Workbook, receipt: ReceiptText, clean: Callable[[str
     total_width = sum(w for _, w in COLUMNS)
 
     row = _line(ws, 1, receipt.title, Font(bold=True, size=16), height=28)
-    ws.cell(2, 1, "审核结论").font = Font(bold=True, size=14)
+    label = ws.cell(2, 1, "审核结论")
+    label.font = Font(bold=True, size=14)
+    label.alignment = Alignment(vertical="center")
     ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=2)
     conclusion = ws.cell(2, 3, receipt.verdict)
     conclusion.font = Font(bold=True, size=20, color="9C0006" if receipt.verdict == RETURNED else "000000")
@@ -105,8 +107,8 @@ def write_receipt_sheet(wb: Workbook, receipt: ReceiptText, clean: Callable[[str
     todo = WHAT_TO_DO[receipt.verdict]
     row = _line(ws, 3, "怎么办：" + todo, Font(bold=True, size=12), height=18 * text_lines("怎么办：" + todo, total_width * 0.9))
     row += 1
-    for label, value in receipt.facts:
-        ws.cell(row, 1, label).font = Font(bold=True)
+    for name, value in receipt.facts:
+        ws.cell(row, 1, name).font = Font(bold=True)
         ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=2)
         ws.cell(row, 3, clean(value)).alignment = WRAP_TOP
         ws.merge_cells(start_row=row, start_column=3, end_row=row, end_column=LAST_COL)
@@ -171,7 +173,7 @@ def _all_findings(wb: Workbook, receipt: ReceiptText, clean: Callable[[str], str
 def mark_not_a_return(wb: Workbook) -> None:
     """Mark every sheet of the annotated copy as not a return: a red line in the page header on
     every printed page, the sheet title prefixed, a red tab, and the ``_meta`` marker."""
-    banner = f"【{NOT_A_RETURN}】"
+    banner = "【回执附件，不是报表，请勿报送】"
     for ws in wb.worksheets:
         if ws.title == L.SHEET_META:
             row = ws.max_row + 1
@@ -179,9 +181,9 @@ def mark_not_a_return(wb: Workbook) -> None:
             ws.cell(row, L.META_VALUE_COL, L.META_RECEIPT[1])
             continue
         ws.sheet_properties.tabColor = "C00000"
-        ws.oddHeader.left.text = NOT_A_RETURN.replace("&", "&&")
-        ws.oddHeader.left.size = 9
-        ws.oddHeader.left.color = "C00000"
+        header = ws.oddHeader.center
+        header.text = NOT_A_RETURN + (f"｜{header.text}" if header.text else "")  # one line: no newline in headers
+        header.color = "C00000"
         first = ws.cell(1, 1)
         if first.value is None or isinstance(first.value, str):
             first.value = banner + (first.value or "")

@@ -90,8 +90,8 @@ def test_every_sheet_of_the_copy_is_marked_not_a_return(returned):
             meta = {r[0]: r[1] for r in ws.iter_rows(values_only=True)}
             assert meta[L.META_RECEIPT[0]] == L.META_RECEIPT[1]
             continue
-        assert ws.oddHeader.left.text == NOT_A_RETURN, ws.title
-        assert ws["A1"].value.startswith(f"【{NOT_A_RETURN}】"), ws.title
+        assert ws.oddHeader.center.text.startswith(NOT_A_RETURN), ws.title  # on every printed page
+        assert ws["A1"].value.startswith("【回执附件，不是报表，请勿报送】"), ws.title
         assert ws.sheet_properties.tabColor.rgb.endswith("C00000")
 
 
