@@ -178,6 +178,9 @@ def _dress_new_sheet(book: xlwings.Book, ws: Any, sheet: SheetData) -> None:
         header.row_height = sheet.header_height
     if STYLES["title"].size:
         ws.range((1, 1)).font.size = STYLES["title"].size
+    if sheet.signature:
+        rows = sheet.signature_rows
+        ws.range((rows[0], 1), (rows[-1], 1)).row_height = sheet.signature_height
     ws.freeze_panes.freeze_at(sheet.freeze_cell)
 
 

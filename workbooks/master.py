@@ -134,6 +134,8 @@ def _render(ws: Worksheet, sheet: SheetData) -> None:
             _add_choices(ws, col.header, col.choices, f"{col_letter(c)}{sheet.first_row}:{col_letter(c)}{sheet.last_row}")
     if sheet.header_height:
         ws.row_dimensions[sheet.header_row].height = sheet.header_height
+    for r in sheet.signature_rows:
+        ws.row_dimensions[r].height = sheet.signature_height
     ws.freeze_panes = sheet.freeze_cell
     apply_page_setup(ws, sheet.page_setup)
 

@@ -223,6 +223,7 @@ class SheetData:
     # Printing (see page_setup): lines under the table after one blank row (a signature block),
     # each a tuple of cell values from column A; fit the sheet on one page tall; force landscape.
     signature: tuple[tuple[Any, ...], ...] = ()
+    signature_height: float = 28  # points per signature line: room to sign by hand
     one_page: bool = False
     landscape: bool = False
 
@@ -245,6 +246,10 @@ class SheetData:
     def end_row(self) -> int:
         """Last row of the sheet: the signature block's, else the table's."""
         return self.last_row + 1 + len(self.signature) if self.signature else self.last_row
+
+    @property
+    def signature_rows(self) -> range:
+        return range(self.last_row + 2, self.end_row + 1) if self.signature else range(0)
 
     @property
     def width(self) -> int:

@@ -84,6 +84,9 @@ def test_print_area_follows_the_layout(json_book, xl, make):
         assert action["args"] == [sheet.page_setup.print_area]
     summary = sheets[0]
     assert summary.signature and summary.page_setup.last_row == summary.end_row > summary.last_row
+    rows = summary.signature_rows
+    (height,) = [a for a in xl.actions(book, "setRowHeight", "汇总") if a["start_row"] + 1 == rows[0]]
+    assert (height["row_count"], height["args"]) == (len(rows), [summary.signature_height])
 
 
 def test_number_formats_go_before_values(json_book, xl, make):

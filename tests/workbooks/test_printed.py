@@ -90,6 +90,9 @@ def test_master_page_setup(make):
     grid = summary.grid()
     for line in COUNTY_SIGNATURE:
         assert any(row[: len(line)] == list(line) for row in grid)
+    for r in summary.signature_rows:
+        assert wb["汇总"].row_dimensions[r].height == summary.signature_height
+        assert summary.last_row < r <= summary.end_row
     charts = wb[CHART_SHEET]
     assert_prints_on_a4(charts, "portrait", 1, 1)
     assert len(charts._charts) == 2
