@@ -172,7 +172,8 @@ def _all_findings(wb: Workbook, receipt: ReceiptText, clean: Callable[[str], str
 
 def mark_not_a_return(wb: Workbook) -> None:
     """Mark every sheet of the annotated copy as not a return: a red line in the page header on
-    every printed page, the sheet title prefixed, a red tab, and the ``_meta`` marker."""
+    every printed page, the sheet title prefixed, a red tab, and the ``_meta`` marker. A sheet
+    without a page setup of its own gets one (A4, one page wide)."""
     banner = "【回执附件，不是报表，请勿报送】"
     for ws in wb.worksheets:
         if ws.title == L.SHEET_META:
@@ -181,6 +182,9 @@ def mark_not_a_return(wb: Workbook) -> None:
             ws.cell(row, L.META_VALUE_COL, L.META_RECEIPT[1])
             continue
         ws.sheet_properties.tabColor = "C00000"
+        if not (ws.sheet_properties.pageSetUpPr and ws.sheet_properties.pageSetUpPr.fitToPage):
+            # a return on an older or foreign template: at least one page wide, not a page per column
+            apply_page_setup(ws, PageSetup(ws.title, PORTRAIT, 1, 0))
         header = ws.oddHeader.center
         header.text = NOT_A_RETURN + (f"｜{header.text}" if header.text else "")  # one line: no newline in headers
         header.color = "C00000"

@@ -95,6 +95,20 @@ def test_every_sheet_of_the_copy_is_marked_not_a_return(returned):
         assert ws.sheet_properties.tabColor.rgb.endswith("C00000")
 
 
+def test_copy_of_a_return_without_page_setup_prints_one_page_wide(tmp_path):
+    values = next(f for f in FIXTURES if f.code == "le.A02").values()
+    src = fill_template(write_template(tmp_path / "t.xlsx", TOWN, PERIOD), values, tmp_path / "bad.xlsx")
+    wb = load_workbook(src)
+    for ws in wb.worksheets:  # as an older template or another tool would have it
+        ws.sheet_properties.pageSetUpPr.fitToPage = False
+        ws.oddHeader.center.text = None
+    wb.save(src)
+    out = write_receipt(src, check_file(src).report, info(accepted=False), tmp_path / "r.xlsx")
+    summary = load_workbook(out)[L.SHEET_SUMMARY]
+    assert summary.sheet_properties.pageSetUpPr.fitToPage and summary.page_setup.fitToWidth == 1
+    assert summary.oddHeader.center.text == f"{NOT_A_RETURN}｜{L.SHEET_SUMMARY}"
+
+
 def test_the_reader_recognises_any_receipt(returned, tmp_path):
     """Sending a receipt back in is answered in Chinese, whatever kind of receipt it is."""
     _, report, out = returned
