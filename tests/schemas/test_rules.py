@@ -11,7 +11,7 @@ from nianbao.schemas.rules import RULE_BY_CODE, RuleContext, run_rules
 
 def findings_of(values: dict):
     summary = {k: FormulaWithoutValue(v) if isinstance(v, str) and v.startswith("=") else v for k, v in values["summary"].items()}
-    ret, cell_findings = build_return(values["cover"], summary, values["roster"], values["ledger"])
+    ret, cell_findings = build_return(values["cover"], summary, values["roster"], values["ledger"], values.get("aid", []))
     return [*cell_findings, *run_rules(ret, RuleContext(period=PERIOD, county=COUNTY))]
 
 
