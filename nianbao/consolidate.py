@@ -28,8 +28,10 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
+from nianbao.grouping import group_table
 from nianbao.schemas.county import CountyConfig
 from nianbao.schemas.findings import Finding, Severity, warning
+from nianbao.schemas.levels import LEVELS, Level, LevelInfo
 from nianbao.schemas.indicators import BY_CODE, INDICATORS, MONEY_UNIT, RATES
 from nianbao.schemas.models import Period
 
@@ -109,6 +111,8 @@ class Inputs:
     decisions: pd.DataFrame  # DECISION_COLUMNS: the latest county decision per township
     # FINDING_COLUMNS: files still in the inbox that name no township (unreadable, not a return)
     unidentified: pd.DataFrame = field(default_factory=lambda: empty_frame(FINDING_COLUMNS))
+    # nianbao.grouping.GROUP_COLUMNS: the current returns' roster totals by group (分组汇总)
+    groups: pd.DataFrame | None = None
 
     @classmethod
     def empty(cls, period: str) -> "Inputs":
@@ -142,6 +146,8 @@ class Consolidation:
     timeliness: float = float("nan")  # 及时率 = 已报 / expected
     status_counts: Mapping[str, int] = field(default_factory=dict)  # 已报/逾期/退回/未报 -> count
     yoy_townships: int = 0  # townships in the like-for-like (同口径) year-on-year basis
+    level: str = "县"  # the config's level (nianbao.schemas.levels): 县 sums townships, 市 counties
+    groups: pd.DataFrame | None = None  # 分组汇总 (nianbao.grouping.group_table), None without data
 
     def run_counts(self) -> dict[str, int]:
         """The counts recorded with a consolidation run (``Store.finish_run``)."""
@@ -315,16 +321,18 @@ def _yoy(config: CountyConfig, current: pd.DataFrame, previous: pd.DataFrame) ->
     return yoy, len(basis)
 
 
-def _yoy_findings(yoy: pd.DataFrame, threshold: float, period: str, previous_period: str, basis: int) -> list[Finding]:
+def _yoy_findings(
+    yoy: pd.DataFrame, threshold: float, period: str, previous_period: str, basis: int, info: LevelInfo = LEVELS[Level.COUNTY]
+) -> list[Finding]:
     out = []
     for row in yoy[yoy["flagged"]].itertuples(index=False):
         field_ = f"summary.{row.code}" if row.code in BY_CODE else None
         out.append(
             warning(
                 "hist.yoy",
-                f"「{row.label}」全县{Period(period).label}为 {_fmt(row.current, row.unit)}，"
+                f"「{row.label}」{info.whole}{Period(period).label}为 {_fmt(row.current, row.unit)}，"
                 f"{Period(previous_period).label}为 {_fmt(row.previous, row.unit)}，同比变动 {row.share:+.1%}，"
-                f"超过 ±{threshold:.0%} 的提示阈值（同口径 {basis} 个乡镇）；请核实数据并说明变动原因",
+                f"超过 ±{threshold:.0%} 的提示阈值（同口径 {basis} 个{info.child}）；请核实数据并说明变动原因",
                 field=field_,
                 label=row.label,
                 value=_fmt(row.current, row.unit),
@@ -446,7 +454,7 @@ def consolidate(config: CountyConfig, inputs: Inputs, as_of: datetime) -> Consol
         )
     county_findings += _unknown_townships(inputs.submissions, set(names))
     county_findings += _duplicate_units(inputs.units[inputs.units["township_code"].isin(current.index)], names)
-    county_findings += _yoy_findings(yoy, config.yoy_threshold, period, previous_period, basis)
+    county_findings += _yoy_findings(yoy, config.yoy_threshold, period, previous_period, basis, config.info)
 
     order = towns.assign(_order=range(len(towns))).set_index("township_code")
     findings = _findings_frame(inputs.findings, county_findings, order, inputs.unidentified)
@@ -468,4 +476,6 @@ def consolidate(config: CountyConfig, inputs: Inputs, as_of: datetime) -> Consol
         timeliness=timeliness,
         status_counts=status_counts,
         yoy_townships=basis,
+        level=config.level.value,
+        groups=None if inputs.groups is None else group_table(inputs.groups, names, towns["township_code"]),
     )
