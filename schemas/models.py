@@ -127,6 +127,7 @@ class Cover(BaseModel):
     phone: Code = col("联系电话", width=16, text=True)
     head: Text = col("单位负责人", width=12)
     fill_date: Day = col("填报日期", width=14)
+    note: Text = col("备注", width=30, required=False)
 
 
 class RosterRow(BaseModel):

@@ -119,6 +119,22 @@ def _cover_township(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
         )
 
 
+# The start of the cover's 备注 on a return reported upward although its units had open errors.
+FORCED_MARK = "强制上报"
+
+
+def _cover_forced(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
+    note = ret.cover.note or ""
+    if note.startswith(FORCED_MARK):
+        yield _f(
+            f"本报表为强制上报，备注：「{note}」；其下级报表的审核错误尚未解决，汇总数可能还会变动",
+            field="cover.note",
+            label="备注",
+            value=note,
+            expected="下级报表审核无误后上报",
+        )
+
+
 _PHONE = re.compile(r"^(0\d{2,3}-?\d{7,8}(-\d{1,5})?|1[3-9]\d{9})$")
 
 
@@ -386,6 +402,7 @@ RULES: tuple[Rule, ...] = (
     Rule("cover.period", E, "报告期与本次收取的报告期一致", _cover_period),
     Rule("cover.township", E, "填报单位属于本县", _cover_township),
     Rule("cover.phone", W, "联系电话格式", _cover_phone),
+    Rule("cover.forced", W, "强制上报的汇总报表", _cover_forced),
     Rule("cover.fill_date", W, "填报日期合理", _cover_date),
     Rule("roster.empty", E, "已建会单位应填写名册", _roster_present),
     Rule("roster.uscc", E, "统一社会信用代码校验位", _roster_uscc),

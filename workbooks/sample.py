@@ -316,6 +316,7 @@ def _cover(township: Township, seed: int, period: Period) -> dict:
         "phone": phone,
         "head": _name(base),
         "fill_date": first + timedelta(days=rng.randint(0, (last - first).days)),
+        "note": None,
     }
 
 
