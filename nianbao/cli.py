@@ -300,6 +300,10 @@ def demo(
             build_demo(directory)
     county = load_county(config_path)
     console.print(f"演示县：{county.county_name}，{len(county.townships)} 个乡镇，收件箱 {inbox.resolve()}")
+    _run_demo(directory, config_path, inbox)
+
+
+def _run_demo(directory: Path, config_path: Path, inbox: Path) -> None:
     settings = _settings(
         config_path,
         str(inbox),
@@ -323,14 +327,7 @@ def _demo_city(directory: Path) -> None:
             build_demo_city(directory)
     city = load_county(config_path)
     console.print(f"演示市：{city.county_name}，{len(city.townships)} 个县，收件箱（各县上报报表）{inbox.resolve()}")
-    settings = _settings(
-        config_path,
-        str(inbox),
-        f"sqlite:///{(directory / 'nianbao.db').resolve()}",
-        str(directory / "out"),
-        str(directory / "outbox"),
-    )
-    _run_flow(settings, None)
+    _run_demo(directory, config_path, inbox)
 
 
 def main() -> None:

@@ -342,7 +342,7 @@ def _yoy_findings(
     return out
 
 
-def _duplicate_units(units: pd.DataFrame, names: Mapping[str, str]) -> list[Finding]:
+def _duplicate_units(units: pd.DataFrame, names: Mapping[str, str], info: LevelInfo = LEVELS[Level.COUNTY]) -> list[Finding]:
     """A unit (same USCC) in the rosters of two or more townships' current returns."""
     u = units[["township_code", "row", "uscc", "name"]].copy()
     u["uscc"] = u["uscc"].astype("string").str.strip().str.upper()
@@ -359,17 +359,17 @@ def _duplicate_units(units: pd.DataFrame, names: Mapping[str, str]) -> list[Find
         out.append(
             warning(
                 "county.dup_unit",
-                f"单位「{unit_name}」（统一社会信用代码 {uscc}）同时出现在多个乡镇的基层工会名册中：{places}；"
-                "同一单位只能由一个乡镇填报，请核实归属后由不应填报的乡镇删除该行并重新报送",
+                f"单位「{unit_name}」（统一社会信用代码 {uscc}）同时出现在多个{info.child}的基层工会名册中：{places}；"
+                f"同一单位只能由一个{info.child}填报，请核实归属后由不应填报的{info.child}删除该行并重新报送",
                 field="roster",
                 value=str(uscc),
-                expected="每个单位只出现在一个乡镇的名册中",
+                expected=f"每个单位只出现在一个{info.child}的名册中",
             )
         )
     return out
 
 
-def _unknown_townships(submissions: pd.DataFrame, known: set[str]) -> list[Finding]:
+def _unknown_townships(submissions: pd.DataFrame, known: set[str], info: LevelInfo = LEVELS[Level.COUNTY]) -> list[Finding]:
     subs = submissions[~submissions["township_code"].isin(known) & (submissions["township_code"].fillna("") != "")]
     out = []
     for code, group in subs.groupby("township_code", sort=True):
@@ -377,11 +377,11 @@ def _unknown_townships(submissions: pd.DataFrame, known: set[str]) -> list[Findi
         out.append(
             warning(
                 "county.unknown_township",
-                f"收到填报单位代码 {code} 的报表{files}，该代码不在本县配置的乡镇名单中，未计入汇总；"
-                "请核对封面「填报单位代码」，或在县配置中补充该乡镇",
+                f"收到填报单位代码 {code} 的报表{files}，该代码不在本{info.level.value}配置的{info.child}名单中，未计入汇总；"
+                f"请核对封面「填报单位代码」，或在{info.level.value}配置中补充该{info.child}",
                 field="cover.township_code",
                 value=str(code),
-                expected="县配置中的乡镇代码",
+                expected=f"{info.level.value}配置中的{info.child}代码",
             )
         )
     return out
@@ -452,8 +452,8 @@ def consolidate(config: CountyConfig, inputs: Inputs, as_of: datetime) -> Consol
                 expected="县配置中已配置的报告期",
             )
         )
-    county_findings += _unknown_townships(inputs.submissions, set(names))
-    county_findings += _duplicate_units(inputs.units[inputs.units["township_code"].isin(current.index)], names)
+    county_findings += _unknown_townships(inputs.submissions, set(names), config.info)
+    county_findings += _duplicate_units(inputs.units[inputs.units["township_code"].isin(current.index)], names, config.info)
     county_findings += _yoy_findings(yoy, config.yoy_threshold, period, previous_period, basis, config.info)
 
     order = towns.assign(_order=range(len(towns))).set_index("township_code")

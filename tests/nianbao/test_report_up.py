@@ -221,3 +221,9 @@ def test_a_county_master_has_both_叠加汇总_and_分组汇总_by_township(city
     assert towns == ["城关镇", "东关街道", "柳林镇"]
     totals = [r for r in rows if r[0] == "合计"]
     assert len(totals) == 2 and totals[0][1:] == totals[1][1:] and totals[0][1] == 15
+
+
+def test_demo_level_other_than_county_or_city_is_refused(tmp_path):
+    result = CliRunner().invoke(app, ["demo", "--level", "区", "--dir", str(tmp_path / "d")])
+    assert result.exit_code == 2 and "--level 只能是“县”或“市”" in result.output
+    assert not (tmp_path / "d").exists()
