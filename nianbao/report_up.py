@@ -179,6 +179,12 @@ def report_up(
     """
     period = str(Period(period))
     as_of = as_of or datetime.now()
+    stale = [code for code in store.without_details(period) if config.township(code)]
+    if stale:
+        raise OpenErrors(
+            f"{'、'.join(f'{code} {config.township(code).name}' for code in stale)} 的现行报表是在本版本之前入库的，"
+            "数据库中没有名册明细和帮扶汇总，无法生成上报报表；请把这些报表文件重新放入收件箱（另存一次即可）后运行 nianbao run"
+        )
     c = consolidate(config, store.load_inputs(period), as_of)
     open_errors = _open_errors(c)
     if open_errors and not force:

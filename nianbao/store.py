@@ -686,6 +686,22 @@ class Store:
         )
         return self._frame(stmt, GROUP_COLUMNS)
 
+    def without_details(self, period: str) -> list[str]:
+        """Townships whose current return was stored before roster details and group totals were
+        kept (an older database): they cannot be reported upward until their file is stored again."""
+        period = str(Period(period))
+        has = select(DetailTotal.submission_id).where(DetailTotal.submission_id == CurrentReturn.submission_id).exists()
+        has_units = select(RosterUnit.submission_id).where(RosterUnit.submission_id == CurrentReturn.submission_id).exists()
+        has_rows = select(RosterDetail.submission_id).where(RosterDetail.submission_id == CurrentReturn.submission_id).exists()
+        stmt = (
+            select(CurrentReturn.township_code)
+            .join(Submission, Submission.id == CurrentReturn.submission_id)
+            .where(CurrentReturn.period == period, ~has | (has_units & ~has_rows))
+            .order_by(CurrentReturn.township_code)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.scalars(stmt))
+
     def roster_details(self, period: str) -> list[tuple[str, dict[str, Any]]]:
         """(township code, roster row as JSON) of every current return of ``period``, in order."""
         period = str(Period(period))

@@ -227,3 +227,21 @@ def test_demo_level_other_than_county_or_city_is_refused(tmp_path):
     result = CliRunner().invoke(app, ["demo", "--level", "区", "--dir", str(tmp_path / "d")])
     assert result.exit_code == 2 and "--level 只能是“县”或“市”" in result.output
     assert not (tmp_path / "d").exists()
+
+
+def test_returns_stored_before_details_were_kept_are_named_not_silently_left_out(county_with_an_error, tmp_path):
+    import shutil
+
+    settings = county_with_an_error
+    db = tmp_path / "old.db"
+    shutil.copy(settings.db.removeprefix("sqlite:///"), db)
+    with sqlite3.connect(db) as conn:  # what a database written before this version holds
+        conn.execute("delete from roster_details where submission_id in (select submission_id from current_returns where township_code = '419905100')")
+        conn.execute("delete from detail_totals where submission_id in (select submission_id from current_returns where township_code = '419905100')")
+    store = open_store(f"sqlite:///{db}")
+    try:
+        assert store.without_details(PERIOD) == ["419905100"]
+        with pytest.raises(OpenErrors, match="419905100 甲镇 的现行报表是在本版本之前入库的"):
+            report_up(store, load_county(settings.config), PERIOD, tmp_path / "up.xlsx", force=True)
+    finally:
+        store.close()
