@@ -279,8 +279,14 @@ def _roster_dues(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
 # --- 表间: roster and ledger against the summary -------------------------------------------------
 
 
-def _cross(code: str, what: str, sheet: str, aggregate: Callable[[TownshipReturn], int | Decimal]) -> Check:
-    """The summary indicator ``code`` must equal an aggregate of a detail sheet."""
+def _cross(
+    code: str,
+    what: str,
+    sheet: str,
+    aggregate: Callable[[TownshipReturn], int | Decimal],
+    slack: Callable[[TownshipReturn], Decimal] = lambda ret: Decimal(0),
+) -> Check:
+    """The summary indicator ``code`` must equal an aggregate of a detail sheet (within ``slack``)."""
 
     def check(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
         rows = ret.roster if sheet == "roster" else ret.ledger
@@ -288,7 +294,7 @@ def _cross(code: str, what: str, sheet: str, aggregate: Callable[[TownshipReturn
         if declared is None or (not rows and sheet == "roster"):
             return
         actual = aggregate(ret)
-        if actual != declared:
+        if abs(actual - declared) > slack(ret):
             sheet_label = "基层工会名册" if sheet == "roster" else ("帮扶汇总" if ret.aid else "困难职工帮扶台账")
             yield _f(
                 f"填写了 {_num(declared)}，但「{sheet_label}」中{what}为 {_num(actual)}，两者应一致",
@@ -317,6 +323,15 @@ def _ledger_cases(ret: TownshipReturn) -> int:
 def _ledger_amount_wan(ret: TownshipReturn) -> Decimal:
     yuan = sum((r.amount or Decimal(0)) for r in ret.ledger) + sum((r.amount or Decimal(0)) for r in ret.aid)
     return (Decimal(yuan) / 10000).quantize(Decimal("0.01"))
+
+
+def _rounding_of_lower_returns(ret: TownshipReturn) -> Decimal:
+    """帮扶资金 of a return reported upward is the sum of its lower returns' figures, each rounded
+    to 0.01 万元, while 帮扶汇总 keeps exact 元: allow half a cent of 万元 per lower return (the
+    townships named in the roster's 所属乡镇)."""
+    if not ret.aid:
+        return Decimal(0)
+    return Decimal("0.005") * max(1, len({r.township for r in ret.roster if r.township}))
 
 
 def _aid_or_ledger(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
@@ -420,7 +435,7 @@ RULES: tuple[Rule, ...] = (
     Rule("xt.F01", E, "缴纳经费单位数 = 名册中缴纳经费的单位数", _cross("F01", "缴纳工会经费的单位数", "roster", _count("pays_dues"))),
     Rule("xt.F03", W, "收缴工会经费 = 名册缴纳金额合计", _cross("F03", "缴纳金额合计（万元）", "roster", _total("dues_amount"))),
     Rule("xt.D03", E, "帮扶困难职工人次 = 台账行数", _cross("D03", "登记的帮扶人次", "ledger", _ledger_cases)),
-    Rule("xt.D04", W, "帮扶资金 = 台账帮扶金额合计", _cross("D04", "帮扶金额合计（折合万元）", "ledger", _ledger_amount_wan)),
+    Rule("xt.D04", W, "帮扶资金 = 台账帮扶金额合计", _cross("D04", "帮扶金额合计（折合万元）", "ledger", _ledger_amount_wan, _rounding_of_lower_returns)),
     Rule("ledger.id_number", E, "身份证号校验位", _ledger_id),
     Rule("ledger.aid_date", E, "帮扶日期在报告期内", _ledger_date),
     Rule("aid.with_ledger", E, "台账与帮扶汇总只填其一", _aid_or_ledger),

@@ -101,7 +101,7 @@ def test_the_city_master_speaks_of_counties_and_groups_the_whole_roster(city):
 def test_the_county_return_carries_its_roster_and_aid_instead_of_the_ledger(city):
     root, demo, result = city
     up = next(u for u in demo.returns if u.path.name.startswith("419901") and PERIOD in u.path.name)
-    assert [f for f in up.report.findings if f.severity.value == "error"] == []
+    assert all(u.report.findings == [] for u in demo.returns)  # not even a warning at the city
     checked = check_file(up.path, period=PERIOD, county=demo.city)
     ret = checked.ret
     assert ret.cover.township_code == "419901" and ret.cover.township_name == "清河县" and not ret.cover.note
