@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from nianbao.schemas.models import TOWNSHIP_CODE_PATTERN
+
 
 class Level(StrEnum):
     COUNTY = "县"
@@ -58,9 +60,9 @@ class LevelInfo:
 
 
 LEVELS: dict[Level, LevelInfo] = {
-    Level.COUNTY: LevelInfo(Level.COUNTY, 6, r"\d{9}(\d{3})?", "乡镇"),
-    Level.CITY: LevelInfo(Level.CITY, 4, r"\d{6}", "县"),
-    Level.PROVINCE: LevelInfo(Level.PROVINCE, 2, r"\d{6}", "市"),
+    Level.COUNTY: LevelInfo(Level.COUNTY, 6, TOWNSHIP_CODE_PATTERN, "乡镇"),
+    Level.CITY: LevelInfo(Level.CITY, 4, r"^\d{6}$", "县"),
+    Level.PROVINCE: LevelInfo(Level.PROVINCE, 2, r"^\d{6}$", "市"),
 }
 
 # The level above each level: the one a unit reports up to.
