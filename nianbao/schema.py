@@ -31,6 +31,7 @@ SCHEMA_LOCK_KEY = 0x6E69616E62616F  # "nianbao": the advisory lock taken while u
 # What each revision changed, for the line county staff see when their database is upgraded.
 CHANGES = {
     "0002": "数值字段不限长度、当前报表指针并发安全、审核意见防重复、运行锁与索引",
+    "0003": "保存名册明细与分组合计，用于分组汇总和向上级报送",
 }
 
 

@@ -48,7 +48,8 @@ def test_the_wheel_holds_one_top_level_package(wheel):
     assert "nianbao/schemas/demo_county.toml" in names
     # Alembic reads the migrations from the installed package (script_location: nianbao/migrations).
     assert {"nianbao/migrations/env.py", "nianbao/migrations/script.py.mako",
-            "nianbao/migrations/versions/0001_first_release.py", "nianbao/migrations/versions/0002_concurrency.py"} <= set(names)
+            "nianbao/migrations/versions/0001_first_release.py", "nianbao/migrations/versions/0002_concurrency.py",
+            "nianbao/migrations/versions/0003_details.py"} <= set(names)
 
 
 def test_installing_the_wheel_adds_only_nianbao_to_the_import_path(wheel, tmp_path):
