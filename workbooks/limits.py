@@ -1,0 +1,97 @@
+"""Resource limits for reading a township's file: checked before anything large is expanded.
+
+An .xlsx/.ods file is a zip. A "zip bomb" declares (or hides) parts that expand to gigabytes;
+calamine and openpyxl would expand them into memory. So, from the zip's central directory and
+before any part is read:
+
+* every part's declared uncompressed size, the total, and each part's compression ratio are
+  bounded (:func:`zip_problem`);
+* the parts are then streamed through ``zipfile`` once, which stops at the declared size and
+  checks the CRC, so a part whose directory entry lies is refused as damaged, never expanded.
+
+A worksheet's extent (last row and column used) is read from its XML before calamine builds
+its dense grid (one stray cell at XFD1048576 would otherwise ask for 17 billion cells), and a
+detail sheet over :data:`MAX_ROWS` rows is refused with a message saying so.
+
+Each function returns a Chinese message for the file, or None when the file is within limits.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+
+MAX_PART_BYTES = 64 * 1024**2  # one part (a sheet's XML) expanded
+MAX_TOTAL_BYTES = 128 * 1024**2  # all parts expanded
+MAX_RATIO = 200  # expanded / compressed, for parts above RATIO_FLOOR
+RATIO_FLOOR = 1024**2
+MAX_ROWS = 20_000  # rows of one sheet (the template holds a few hundred)
+MAX_CELLS = 2_000_000  # rows x columns of one sheet's used extent
+MAX_FILE_BYTES = 64 * 1024**2  # a file on disk (an .xls is not compressed)
+
+_SEND = "请删除多余的行、列和对象后另存为 .xlsx 再报送；如确有大量数据，请与县总工会联系"
+_CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})(\d{1,7})"')
+_ROW_REF = re.compile(rb'<row r="(\d{1,7})"')
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1024**2:,.0f} MB"
+
+
+def file_problem(name: str, size: int) -> str | None:
+    if size > MAX_FILE_BYTES:
+        return f"文件「{name}」大小为 {_mb(size)}，超过上限 {_mb(MAX_FILE_BYTES)}，未读取。{_SEND}"
+    return None
+
+
+def zip_problem(zf: zipfile.ZipFile, name: str) -> str | None:
+    """Why the zip ``zf`` must not be expanded, from its directory and a bounded CRC check."""
+    total = 0
+    for info in zf.infolist():
+        total += info.file_size
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > MAX_PART_BYTES or (info.file_size > RATIO_FLOOR and ratio > MAX_RATIO):
+            return (
+                f"文件「{name}」内部的「{info.filename[:60]}」解压后为 {_mb(info.file_size)}（压缩比 {ratio:,.0f} 倍），"
+                f"超过上限（单个部件 {_mb(MAX_PART_BYTES)}、压缩比 {MAX_RATIO} 倍），未读取。{_SEND}"
+            )
+    if total > MAX_TOTAL_BYTES:
+        return f"文件「{name}」解压后共 {_mb(total)}，超过上限 {_mb(MAX_TOTAL_BYTES)}，未读取。{_SEND}"
+    try:
+        for info in zf.infolist():
+            with zf.open(info) as part:  # stops at the declared size; raises on a CRC mismatch
+                while part.read(1 << 20):
+                    pass
+    except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, RuntimeError, ValueError):
+        return f"文件「{name}」已损坏（压缩包内容与目录不符），无法读取；请用 Excel 或 WPS 打开后另存为 .xlsx 再报送"
+    return None
+
+
+def sheet_extent(xml: bytes) -> tuple[int, int]:
+    """(last row, last column) of the cells a worksheet's XML holds, from the cell references."""
+    rows = cols = 0
+    for m in _CELL_REF.finditer(xml):
+        letters, row = m.group(1), int(m.group(2))
+        if row > rows:
+            rows = row
+        col = 0
+        for ch in letters:
+            col = col * 26 + ch - 64
+        if col > cols:
+            cols = col
+    if not rows:  # cells without references: count rows instead
+        refs = [int(r) for r in _ROW_REF.findall(xml)]
+        rows = max(refs) if refs else xml.count(b"<row")
+        cols = max(cols, 1)
+    return rows, cols
+
+
+def extent_problem(name: str, sheet: str, rows: int, cols: int) -> str | None:
+    if rows > MAX_ROWS:
+        return f"文件「{name}」的工作表「{sheet}」用到了第 {rows:,} 行，超过上限 {MAX_ROWS:,} 行，未读取。{_SEND}"
+    if rows * cols > MAX_CELLS:
+        return (
+            f"文件「{name}」的工作表「{sheet}」用到的区域为 {rows:,} 行 × {cols:,} 列，超过上限 {MAX_CELLS:,} 个单元格，"
+            f"未读取。{_SEND}"
+        )
+    return None
