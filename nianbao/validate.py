@@ -75,12 +75,24 @@ def check_raw(raw: RawReturn, *, name: str, period: str | None = None, county: C
     ctx = RuleContext(period=period, county=county)
     findings = [raw.cells.place(f) for f in (*cell_findings, *run_rules(ret, ctx))]
     report = Report(file=name, township=ret.cover.township_code, period=ret.cover.period, findings=findings)
-    return Checked(mask_report(report, ledger_masker(raw.ledger)), ret)
+    masker = ledger_masker(raw.ledger)
+    return Checked(mask_report(report, masker), mask_return(ret, masker))
 
 
 def ledger_masker(ledger: list[dict]) -> Masker:
     """A masker for the names read from the ledger (found by its header anchors)."""
     return Masker(row.get("name") for row in ledger if isinstance(row.get("name"), str))
+
+
+def mask_return(ret: TownshipReturn, masker: Masker) -> TownshipReturn:
+    """``ret`` with the texts the store keeps (township name, roster unit names) masked."""
+    cover = ret.cover
+    if masker(cover.township_name) != cover.township_name:
+        cover = cover.model_copy(update={"township_name": masker(cover.township_name)})
+    roster = [r if masker(r.name) == r.name else r.model_copy(update={"name": masker(r.name)}) for r in ret.roster]
+    if cover is ret.cover and all(a is b for a, b in zip(roster, ret.roster)):
+        return ret
+    return ret.model_copy(update={"cover": cover, "roster": roster})
 
 
 def mask_report(report: Report, masker: Masker) -> Report:

@@ -85,8 +85,30 @@ class RawReturn:
 # opening
 
 
+_SAVE_AS = "请打开后用「文件 → 另存为」选择「Excel 工作簿（*.xlsx）」保存，再报送该 .xlsx 文件"
+_PAPER = "请不要报送纸质报表的照片或扫描件；请在县里下发的 Excel 模板中填写，报送 .xlsx 文件（盖章的纸质报表另行交县总工会）"
+# Files townships really send instead of a return, and what to send instead.
+WRONG_FORMATS = {
+    ".et": ("WPS 表格格式（.et）", "请在 WPS 中" + _SAVE_AS[1:]),
+    ".ett": ("WPS 表格模板格式（.ett）", "请在 WPS 中" + _SAVE_AS[1:]),
+    ".wps": ("WPS 文字文档（.wps）", "年报须用县里下发的 Excel 模板填写；请在模板中填写后报送 .xlsx 文件"),
+    ".numbers": ("苹果 Numbers 格式（.numbers）", "请在 Numbers 中用「文件 → 导出为 → Excel」导出 .xlsx 文件后报送"),
+    ".csv": ("CSV 文本格式（.csv）", "CSV 不含模板的工作表和格式；请在县里下发的 Excel 模板中填写后报送 .xlsx 文件"),
+    ".pdf": ("PDF 文件", _PAPER),
+    **{s: ("图片", _PAPER) for s in (".jpg", ".jpeg", ".png", ".heic", ".bmp", ".tif", ".tiff")},
+    **{
+        s: (f"压缩包（{s}）", "压缩包不会被解压读取；请解压后把其中每个乡镇的 .xlsx 年报分别放入收件箱（或分别发送）")
+        for s in (".zip", ".rar", ".7z")
+    },
+}
+
+
 def _sniff(path: Path) -> str:
     """'xlsx' | 'xls' | 'ods' by content (people rename files), else a ReturnReadError."""
+    wrong = WRONG_FORMATS.get(path.suffix.lower())
+    if wrong is not None:
+        kind, advice = wrong
+        raise ReturnReadError("file.wrong_format", f"文件「{path.name}」是{kind}，不是 Excel 年报，无法读取。{advice}")
     if path.suffix.lower() not in SUPPORTED:
         raise ReturnReadError(
             "file.not_return",

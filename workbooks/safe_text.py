@@ -49,6 +49,17 @@ def is_formula_like(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(FORMULA_START)
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe_console(text: object) -> str:
+    """Text for a terminal through rich: no control characters (no ANSI escape sequence, no
+    bidirectional override) and rich markup escaped, so ``[red]`` in a file name stays text."""
+    from rich.markup import escape
+
+    return escape(_CONTROL.sub("", str(text)))
+
+
 def safe_filename(text: str, fallback: str = "未命名") -> str:
     """One file-name part (no folder) from untrusted text.
 
