@@ -55,6 +55,8 @@ def test_huge_used_area_and_too_many_rows_are_refused(root, tmp_path):
 def test_extent_is_read_from_cell_references():
     xml = b'<sheetData><row r="1"><c r="A1"/><c r="C1"/></row><row r="70000"><c r="AB70000"/></row></sheetData>'
     assert limits.sheet_extent(xml) == (70000, 28)
+    assert limits.sheet_extent(b'<row r="9"><c r="B9"/></row><row r="3"/>') == (9, 26)  # rows out of order
+    assert limits.sheet_extent(b"<row><c/></row><row><c/></row>") == (2, 26)  # no references
 
 
 def test_run_with_a_1gib_bomb_in_the_inbox_stays_under_600mb(root):
