@@ -84,12 +84,109 @@ def sheet_extent(xml: bytes) -> tuple[int, int]:
     return last_row, last_col
 
 
-def extent_problem(name: str, sheet: str, rows: int, cols: int) -> str | None:
+def extent_problem(name: str, sheet: str | None, rows: int, cols: int) -> str | None:
+    where = f"的工作表「{sheet}」" if sheet else "中有工作表"
     if rows > MAX_ROWS:
-        return f"文件「{name}」的工作表「{sheet}」用到了第 {rows:,} 行，超过上限 {MAX_ROWS:,} 行，未读取。{_SEND}"
+        return f"文件「{name}」{where}用到了第 {rows:,} 行，超过上限 {MAX_ROWS:,} 行，未读取。{_SEND}"
     if rows * cols > MAX_CELLS:
         return (
-            f"文件「{name}」的工作表「{sheet}」用到的区域为 {rows:,} 行 × {cols:,} 列，超过上限 {MAX_CELLS:,} 个单元格，"
+            f"文件「{name}」{where}用到的区域为 {rows:,} 行 × {cols:,} 列，超过上限 {MAX_CELLS:,} 个单元格，"
             f"未读取。{_SEND}"
         )
     return None
+
+
+# .xls (BIFF8 inside an OLE compound file): calamine sizes a sheet's grid from its DIMENSIONS
+# record and its cells as it opens the file, so the extent is read from the records first.
+_BIFF_BOF, _BIFF_EOF, _BIFF_DIMENSIONS = 0x0809, 0x000A, 0x0200
+_BIFF_CELLS = {0x0203, 0x00FD, 0x027E, 0x0201, 0x0006, 0x0205, 0x0204, 0x00D6}  # row u16, col u16 first
+_BIFF_MULTI = {0x00BD, 0x00BE}  # MULRK / MULBLANK: row, first col, ..., last col (u16) at the end
+
+
+def xls_extent(stream: bytes) -> tuple[int, int]:
+    """(rows, columns) of the largest sheet a BIFF8 ``Workbook`` stream describes."""
+    worst_rows = worst_cols = rows = cols = 0
+    pos, end = 0, len(stream)
+    while pos + 4 <= end:
+        kind = int.from_bytes(stream[pos : pos + 2], "little")
+        size = int.from_bytes(stream[pos + 2 : pos + 4], "little")
+        body = stream[pos + 4 : pos + 4 + size]
+        pos += 4 + size
+        if kind == _BIFF_BOF:
+            rows = cols = 0
+        elif kind == _BIFF_DIMENSIONS and len(body) >= 12:
+            rows = max(rows, int.from_bytes(body[4:8], "little"))
+            cols = max(cols, int.from_bytes(body[10:12], "little"))
+        elif kind in _BIFF_CELLS and len(body) >= 4:
+            rows = max(rows, int.from_bytes(body[0:2], "little") + 1)
+            cols = max(cols, int.from_bytes(body[2:4], "little") + 1)
+        elif kind in _BIFF_MULTI and len(body) >= 6:
+            rows = max(rows, int.from_bytes(body[0:2], "little") + 1)
+            cols = max(cols, int.from_bytes(body[-2:], "little") + 1)
+        elif kind == _BIFF_EOF:
+            worst_rows, worst_cols = max(worst_rows, rows), max(worst_cols, cols)
+    return max(worst_rows, rows), max(worst_cols, cols)
+
+
+def xls_problem(path, name: str) -> str | None:
+    """Why an .xls file must not be opened: a sheet whose extent is over the limits."""
+    import olefile
+
+    try:
+        with olefile.OleFileIO(str(path)) as ole:
+            stream = next((s for s in ("Workbook", "Book") if ole.exists(s)), None)
+            if stream is None:
+                return None  # not a BIFF workbook (an encrypted .xlsx, say): the reader says what it is
+            rows, cols = xls_extent(ole.openstream(stream).read())
+    except Exception:  # olefile raises many kinds on a damaged file: the reader reports it as such
+        return None
+    return extent_problem(name, None, rows, cols)
+
+
+# .ods: a row or cell may say "repeat me N times"; calamine expands that into its dense grid
+# (a 1-KB file can ask for gigabytes). Only repeats that carry content count: LibreOffice ends
+# every sheet with a million repeated *empty* rows, which calamine leaves out.
+_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+
+
+def ods_extent(content) -> tuple[int, int]:
+    """(rows, columns) up to the last cell with content, of the largest table in ``content.xml``."""
+    from xml.etree.ElementTree import iterparse
+
+    worst_rows = worst_cols = row = col = last_row = row_last_col = 0
+    for event, el in iterparse(content, events=("start", "end")):
+        tag = el.tag
+        if event == "start":
+            if tag == _TABLE + "table":
+                row = last_row = 0
+            elif tag == _TABLE + "table-row":
+                col = row_last_col = 0
+            continue
+        if tag in (_TABLE + "table-cell", _TABLE + "covered-table-cell"):
+            reps = int(el.get(_TABLE + "number-columns-repeated", "1"))
+            if el.get(_OFFICE + "value-type") is not None or "".join(el.itertext()).strip():
+                row_last_col = col + reps
+            col += reps
+            el.clear()
+        elif tag == _TABLE + "table-row":
+            reps = int(el.get(_TABLE + "number-rows-repeated", "1"))
+            if row_last_col:
+                last_row = row + reps
+                worst_cols = max(worst_cols, row_last_col)
+            row += reps
+            el.clear()
+        elif tag == _TABLE + "table":
+            worst_rows = max(worst_rows, last_row)
+            el.clear()
+    return worst_rows, worst_cols
+
+
+def ods_problem(zf: zipfile.ZipFile, name: str) -> str | None:
+    """Why an .ods file must not be opened: a table whose content reaches beyond the limits."""
+    try:
+        with zf.open("content.xml") as content:
+            rows, cols = ods_extent(content)
+    except (KeyError, ValueError, SyntaxError):  # no content or not XML: the reader says it is damaged
+        return None
+    return extent_problem(name, None, rows, cols)

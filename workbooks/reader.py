@@ -184,7 +184,10 @@ def _package(path: Path) -> tuple[str, _Package]:
         members = set(zf.namelist())
         if "xl/workbook.xml" not in members:
             if "mimetype" in members and b"spreadsheet" in zf.read("mimetype"):
+                too_big = limits.ods_problem(zf, path.name)
                 zf.close()
+                if too_big:
+                    raise ReturnReadError("file.too_large", too_big)
                 return "ods", _Package()
             raise ReturnReadError("file.not_return", f"文件「{path.name}」不是电子表格（可能是 Word 等其他文件），不是乡镇工会年报")
         root = ET.fromstring(zf.read("xl/workbook.xml"))
@@ -503,6 +506,10 @@ def read_return(path: Path | str) -> RawReturn:
     package = _Package()
     if kind == "zip":
         kind, package = _package(path)
+    elif kind == "xls":
+        too_big = limits.xls_problem(path, path.name)
+        if too_big:
+            raise ReturnReadError("file.too_large", too_big)
     try:
         if _CONTENT_BY_SUFFIX[path.suffix.lower()] == kind:
             book = CalamineWorkbook.from_path(path)

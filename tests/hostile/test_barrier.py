@@ -12,7 +12,7 @@ from nianbao import pipeline, validate
 from nianbao.schemas.county import load_county
 from nianbao.store import Store, open_store
 
-from conftest import GOOD, PERIOD, settings_for
+from hostile_support import GOOD, PERIOD, settings_for
 
 
 def _victim(root):

@@ -9,7 +9,7 @@ from openpyxl import load_workbook
 
 from nianbao import pipeline
 
-from conftest import PERIOD, settings_for
+from hostile_support import PERIOD, settings_for
 
 KINDS = {
     "城关镇年报.et": "WPS",

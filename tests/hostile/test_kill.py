@@ -28,7 +28,7 @@ from nianbao.schemas.county import load_county
 from nianbao.workbooks.sample import sample_return, fill_workbook
 from nianbao.workbooks.template import build_template
 
-from conftest import PERIOD
+from hostile_support import PERIOD
 
 NIANBAO = str(Path(sys.executable).with_name("nianbao"))
 

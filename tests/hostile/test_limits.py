@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 from nianbao.validate import check_file
 from nianbao.workbooks import limits
 
-from conftest import settings_for
+from hostile_support import settings_for
 
 GIB = 1024**3
 
@@ -82,3 +82,38 @@ def test_run_with_a_1gib_bomb_in_the_inbox_stays_under_600mb(root):
     print(f"peak memory of a run with a 1-GiB bomb: {int(peak_kib) / 1024:.0f} MB")
     receipt = next((root / "outbox").glob("未识别_炸弹*"))
     assert load_workbook(receipt).sheetnames == ["回执"]  # the receipt never copies the bomb
+
+
+def test_sparse_xls_and_repeated_ods_are_refused_before_calamine_opens_them(tmp_path):
+    import xlwt
+
+    wb = xlwt.Workbook()
+    wb.add_sheet("主要指标").write(65535, 255, 1)  # calamine would build a 16.7-million-cell grid
+    wb.save(tmp_path / "稀疏.xls")
+    content = (
+        '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"><office:body><office:spreadsheet>'
+        '<table:table table:name="主要指标"><table:table-row table:number-rows-repeated="90000">'
+        '<table:table-cell table:number-columns-repeated="1000" office:value-type="float" office:value="1"/>'
+        "</table:table-row></table:table></office:spreadsheet></office:body></office:document-content>"
+    )
+    with zipfile.ZipFile(tmp_path / "重复.ods", "w") as zf:  # 2.7 GB in calamine from a 1-KB file
+        zf.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        zf.writestr("content.xml", content)
+        zf.writestr("META-INF/manifest.xml", "<manifest/>")
+    for name in ("稀疏.xls", "重复.ods"):
+        (finding,) = check_file(tmp_path / name).report.findings
+        assert finding.code == "file.too_large" and "超过上限" in finding.message, finding
+
+
+def test_trailing_empty_repeats_of_a_libreoffice_sheet_do_not_count():
+    content = (
+        b'<document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        b'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"><table:table>'
+        b'<table:table-row><table:table-cell office:value-type="float"/><table:table-cell table:number-columns-repeated="1000"/></table:table-row>'
+        b'<table:table-row table:number-rows-repeated="1048575"><table:table-cell table:number-columns-repeated="1024"/></table:table-row>'
+        b"</table:table></document-content>"
+    )
+    import io
+
+    assert limits.ods_extent(io.BytesIO(content)) == (1, 1)

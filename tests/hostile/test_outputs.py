@@ -21,7 +21,7 @@ from nianbao.workbooks.safe_text import safe_filename, safe_text, safe_value
 from nianbao.workbooks.sample import fill_workbook, sample_return
 from nianbao.workbooks.template import build_template
 
-from conftest import PERIOD, all_output_texts, formula_cells, settings_for
+from hostile_support import PERIOD, all_output_texts, formula_cells, settings_for
 
 FORMULAS = ['=HYPERLINK("http://evil.example","点我")', "@SUM(1+1)*cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "+1-555-0100"]
 
