@@ -128,3 +128,31 @@ def test_safe_text_neutralises_formulas_and_drops_illegal_characters():
     assert safe_text("a\x00b\x07c\x1bd\ufffe") == "abcd"
     assert safe_text("正常文字") == "正常文字"
     assert safe_value(-5) == -5 and safe_value(None) is None
+
+
+def test_ledger_found_by_its_headers_is_masked_when_names_were_deleted_and_rows_inserted(root):
+    county = load_county(root / "county.toml")
+    town = county.townships[6]
+    values = sample_return(town, PERIOD, seed=6, roster_rows=6, ledger_rows=3)
+    values["summary"]["A14"] = "十二"
+    ledger = values["ledger"]
+    wb = fill_workbook(build_template(town, PERIOD), values)
+    for name in list(wb.defined_names):
+        del wb.defined_names[name]
+    wb["困难职工帮扶台账"].insert_rows(1, 2)
+    wb["基层工会名册"]["A40"] = f"联系人{ledger[0]['name']}"  # a ledger name on another sheet
+    wb.save(root / "inbox" / "删除名称.xlsx")
+    pipeline.run_once(settings_for(root), PERIOD)
+    receipt = root / "outbox" / receipt_name(town.code, town.name, PERIOD)
+    texts = [(c, str(v)) for c, v in ((f"{ws.title}!{c.coordinate}", c.value) for ws in load_workbook(receipt) for r in ws.iter_rows() for c in r) if v is not None]
+    assert leaks(texts, [r["name"] for r in ledger], [r["id_number"] for r in ledger]) == []
+    assert any(mask_id(ledger[1]["id_number"]) == v for _, v in texts)
+
+
+def test_stale_temporary_files_of_a_killed_run_are_removed_at_the_next_start(root):
+    for folder in ("out", "outbox"):
+        (root / folder).mkdir()
+        (root / folder / ".~清河县2025工会年报汇总.0123456789ab.xlsx.tmp").write_bytes(b"half a workbook")
+    (root / "outbox" / "说明.txt").write_text("not ours")
+    pipeline.run_once(settings_for(root), PERIOD)
+    assert not list(root.rglob(".~*")) and (root / "outbox" / "说明.txt").exists()
