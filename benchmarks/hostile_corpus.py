@@ -134,6 +134,20 @@ def build(inbox: Path, bomb_gib: float) -> tuple[list[str], dict[str, set[str]],
         with zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as part:
             for _ in range(int(bomb_gib * 1024**3) // len(chunk)):
                 part.write(chunk)
+    import xlwt
+
+    sparse = xlwt.Workbook()
+    sparse.add_sheet("主要指标").write(65535, 255, 1)
+    sparse.save(inbox / "稀疏.xls")
+    with zipfile.ZipFile(inbox / "重复.ods", "w") as zf:
+        zf.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        zf.writestr("META-INF/manifest.xml", "<manifest/>")
+        zf.writestr("content.xml", (
+            '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+            'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"><office:body><office:spreadsheet>'
+            '<table:table table:name="主要指标"><table:table-row table:number-rows-repeated="90000">'
+            '<table:table-cell table:number-columns-repeated="1000" office:value-type="float" office:value="1"/>'
+            "</table:table-row></table:table></office:spreadsheet></office:body></office:document-content>"))
     for suffix in (".et", ".ett", ".wps", ".numbers", ".csv", ".pdf", ".jpg", ".png", ".rar"):
         (inbox / f"其他格式{suffix}").write_bytes(f"not a return {suffix}".encode())
     with zipfile.ZipFile(inbox / "打包.zip", "w") as zf:

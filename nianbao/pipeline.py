@@ -204,15 +204,17 @@ def publish_receipts(store: Store, county: CountyConfig, outbox: Path, inbox_fil
     for row in due.to_dict("records"):
         key = _receipt_key(row["township_code"], row["period"], row["sha256"], county, row["file_name"])
         latest.setdefault(key, []).append(row)
-    paths = []
+    paths, done = [], []
     for key, rows in sorted(latest.items()):
         row = max(rows, key=lambda r: (pd.Timestamp(r["received_at"]), r["submission_id"]))
         report = _stored_report(row)
         file = here.get(row["source"]) or InboxFile(row["source"], row["file_name"], int(row["size"]), pd.Timestamp(row["received_at"]).to_pydatetime())
         path = _receipt_with_barrier(file, row["sha256"], report, county, outbox, key)
         if path is not None:
-            store.receipts_done([r["submission_id"] for r in rows])
+            done += [r["submission_id"] for r in rows]
             paths.append(path)
+    # One commit for all: a run killed before it rewrites the same receipts next time.
+    store.receipts_done(done)
     return paths
 
 
