@@ -271,6 +271,7 @@ def write_township_receipt(
         accepted=report.valid,
         decision=decision,
         reason=reason,
+        contact=county.contact,
     )
     out = receipt_path(outbox, key)
     if not copy_return:
