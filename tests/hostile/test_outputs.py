@@ -156,3 +156,15 @@ def test_stale_temporary_files_of_a_killed_run_are_removed_at_the_next_start(roo
     (root / "outbox" / "说明.txt").write_text("not ours")
     pipeline.run_once(settings_for(root), PERIOD)
     assert not list(root.rglob(".~*")) and (root / "outbox" / "说明.txt").exists()
+
+
+def test_the_return_reported_upward_writes_unit_names_as_literal_text(tmp_path):
+    from nianbao.report_up import literal
+
+    values = {"cover": {"township_name": "清河县", "fill_date": None}, "summary": {"A01": 3},
+              "roster": [{"name": FORMULAS[0], "employees": 5}], "ledger": [], "aid": []}
+    out = literal(values)
+    assert out["roster"][0]["name"] == "'" + FORMULAS[0] and out["summary"]["A01"] == 3 and out["cover"]["township_name"] == "清河县"
+    wb = fill_workbook(build_template(load_county().townships[0], PERIOD), {"roster": out["roster"]})
+    wb.save(tmp_path / "up.xlsx")
+    assert not [c for ws in load_workbook(tmp_path / "up.xlsx") for r in ws.iter_rows() for c in r if c.value == FORMULAS[0] or (c.data_type == "f" and "evil" in str(c.value))]
