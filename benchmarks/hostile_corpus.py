@@ -163,12 +163,21 @@ def _alarm(*_):
     raise Hang
 
 
+def _receipt_file_name(wb) -> str | None:
+    """The file a receipt answers: the value beside its 文件名 label on the 回执 sheet."""
+    for row in wb["回执"].iter_rows():
+        values = [c.value for c in row if c.value is not None]
+        if len(values) >= 2 and values[0] == "文件名":
+            return values[1]
+    return None
+
+
 def output_texts(root: Path):
     """(where, value, is a formula cell, the receipt's source file name or None)."""
     for folder in ("out", "outbox"):
         for path in sorted((root / folder).glob("*.xlsx")):
             wb = load_workbook(path)
-            source = wb["回执"]["B2"].value if folder == "outbox" else None
+            source = _receipt_file_name(wb) if folder == "outbox" else None
             yield path.name, path.name, False, source
             for ws in wb.worksheets:
                 yield path.name, ws.title, False, source
