@@ -49,7 +49,7 @@ def test_the_wheel_holds_one_top_level_package(wheel):
     # Alembic reads the migrations from the installed package (script_location: nianbao/migrations).
     assert {"nianbao/migrations/env.py", "nianbao/migrations/script.py.mako",
             "nianbao/migrations/versions/0001_first_release.py", "nianbao/migrations/versions/0002_concurrency.py",
-            "nianbao/migrations/versions/0003_details.py"} <= set(names)
+            "nianbao/migrations/versions/0003_details.py", "nianbao/migrations/versions/0004_receipts_due.py"} <= set(names)
 
 
 def test_installing_the_wheel_adds_only_nianbao_to_the_import_path(wheel, tmp_path):
