@@ -17,7 +17,7 @@ from nianbao.demo import build_demo
 from nianbao.jobs import Schedule, catch_up_due
 from nianbao.office import GUIDE_FILE, init_office
 from nianbao.pipeline import run_once
-from nianbao.settings import SETTINGS_FILE, load_settings
+from nianbao.settings import SETTINGS_FILE, load_settings, settings_file
 from nianbao.store import open_store
 from nianbao.summary import run_notes, summary_markdown
 from nianbao.workbooks.layout import Ref
@@ -90,6 +90,8 @@ def test_init_creates_an_office_folder_and_refuses_to_overwrite(tmp_path, home):
     assert Path(settings.inbox) == (root / "inbox").resolve()
     assert settings.db == f"sqlite:///{(root / 'nianbao.db').resolve()}"
     assert "nianbao run" in (root / GUIDE_FILE).read_text(encoding="utf-8")
+    # the Excel button finds the office's settings from the master workbook's folder, out/
+    assert settings_file(near=root / "out") == root / SETTINGS_FILE
     again = CliRunner().invoke(app, ["init", str(root)])
     assert again.exit_code == 2 and "已有设置文件" in again.output
 
