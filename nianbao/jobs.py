@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -178,7 +180,13 @@ def _stop_on_sigterm() -> None:
 
 
 def serve_job(settings: Settings, office: Office, period: str | None, schedule: Schedule, *, port: int, history_days: int) -> int:
-    """Serve the nightly deployment until stopped; returns the exit code."""
+    """Serve the nightly deployment until stopped; returns the exit code.
+
+    Prefect's runner serves in a thread of its own, so that Ctrl+C and SIGTERM reach this
+    thread (the runner would otherwise take SIGTERM and may hang on it): here the server is
+    supervised (restarted if it dies) and, on stop, the server and the flow-run processes are
+    stopped before the process ends.
+    """
     if not _checked(settings):
         return BAD_SETTINGS
     from nianbao.prefect_office import LocalServer, use_office
@@ -197,6 +205,7 @@ def serve_job(settings: Settings, office: Office, period: str | None, schedule: 
         os.environ["PREFECT_API_URL"] = server.api_url
     _stop_on_sigterm()
     ui = server.ui_url if server else os.environ["PREFECT_API_URL"].rstrip("/").removesuffix("/api")
+    code = OK
     try:
         from nianbao.flows.nightly import nightly
 
@@ -205,14 +214,58 @@ def serve_job(settings: Settings, office: Office, period: str | None, schedule: 
         console.print(f"运行记录：在浏览器中打开 [cyan]{ui}[/]（每次运行的步骤、日志和“nianbao-summary”汇总摘要；保留 {history_days} 天）", soft_wrap=True)
         console.print(f"日志文件：{office.log_file}", soft_wrap=True)
         _catch_up(nightly, params, settings, schedule)
-        nightly.serve(name="nianbao-nightly", schedules=[schedule.prefect()], parameters=params, print_starting_message=False)
-    except (KeyboardInterrupt, SystemExit):  # Ctrl+C; SIGTERM (Prefect's runner exits on it)
+        runner = threading.Thread(target=_serve_deployment, args=(nightly, params, schedule), name="nianbao-runner", daemon=True)
+        runner.start()
+        while runner.is_alive():
+            runner.join(1)
+            _supervise(server)
+        console.print("[red]每晚汇总意外停止，详见日志。[/]")
+        code = FAILED
+    except (KeyboardInterrupt, SystemExit):  # Ctrl+C, or SIGTERM from a service manager
         pass
     finally:
+        _stop_children()
         if server is not None:
             server.stop()
         console.print("每晚汇总已停止" + ("，本机 Prefect 服务器已关闭。" if server else "。"))
-    return OK
+    _exit_now(code)  # the runner's thread and its executors must not hold the process open
+    return code
+
+
+def _serve_deployment(nightly, params: dict, schedule: Schedule) -> None:
+    try:
+        nightly.serve(name="nianbao-nightly", schedules=[schedule.prefect()], parameters=params, print_starting_message=False)
+    except BaseException:  # the reason goes to the log file; the main thread reports the stop
+        logging.getLogger("nianbao.serve").exception("the runner stopped")
+
+
+def _supervise(server) -> None:
+    """Restart the local Prefect server if it died (same port, same database)."""
+    if server is None or server.process is None or server.process.poll() is None:
+        return
+    console.print("[yellow]本机 Prefect 服务器意外退出，正在重新启动……[/]")
+    server.stop()
+    server.start()
+
+
+def _stop_children(grace: float = 10.0) -> None:
+    """The flow-run processes Prefect's runner started (multiprocessing children)."""
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        child.terminate()
+        child.join(grace)
+        if child.is_alive():
+            child.kill()
+
+
+def _exit_now(code: int) -> None:
+    """End the process once everything it started is stopped, without waiting for threads."""
+    logging.shutdown()
+    console.file.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _catch_up(nightly, params: dict, settings: Settings, schedule: Schedule) -> None:

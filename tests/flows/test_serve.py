@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +27,14 @@ pytestmark = pytest.mark.slow
 
 STARTUP = 180  # seconds: server start, deployment, catch-up run
 SCHEDULED = 240  # seconds: until the scheduler's run has written the master workbook
+
+
+@pytest.fixture
+def own_tmp():
+    """A temporary folder of this test's own: pytest's tmp_path may be removed as "old" by
+    another pytest session on the same machine while serve is still working in it."""
+    with tempfile.TemporaryDirectory(prefix="nianbao-serve-") as folder:
+        yield Path(folder)
 
 
 def wait_for(condition, timeout: float, what: str, proc: subprocess.Popen, out: Path):
@@ -52,7 +61,8 @@ def alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(os.name == "nt", reason="uses POSIX signals to stop serve like a service manager does")
-def test_serve_runs_the_schedule_by_itself_and_stops_what_it_started(tmp_path):
+def test_serve_runs_the_schedule_by_itself_and_stops_what_it_started(own_tmp):
+    tmp_path = own_tmp
     root = tmp_path / "office"
     plan = build_demo(root, roster_rows=3, ledger_rows=1)
     init_office(root, plan.config_path)
@@ -89,10 +99,26 @@ def test_serve_runs_the_schedule_by_itself_and_stops_what_it_started(tmp_path):
     while alive(info["pid"]) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not alive(info["pid"]), "the Prefect server outlived serve"
+    assert _working_in(root) == [], "processes started by serve outlived it"
     assert not (root / ".prefect" / SERVER_FILE).exists()
     log = (root / "logs" / "nianbao.log").read_text(encoding="utf-8")
     assert "Finished in state Completed()" in log
     assert (root / ".prefect" / "prefect.db").exists()
+
+
+def _working_in(root: Path) -> list[int]:
+    """Live processes whose working folder is the office folder (serve and all it started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if cwd.startswith(str(root)) and alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
 
 
 def _server_info(root: Path) -> dict | None:
