@@ -33,7 +33,7 @@ SUMMARY_ARTIFACT = "nianbao-summary"
 @task(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), cache_policy=NONE)
 def extract(inbox: str) -> list[InboxFile]:
     with WORK.stage("extract"):
-        return pipeline.extract(inbox)
+        return pipeline.extract(inbox, required=True)
 
 
 @task(cache_policy=NONE)

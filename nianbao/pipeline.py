@@ -100,9 +100,11 @@ def batches(items: Sequence, size: int) -> Iterator[Sequence]:
         yield items[start : start + size]
 
 
-def extract(inbox: str) -> list[InboxFile]:
-    """The returns in the inbox; a missing inbox raises (nothing is published from it)."""
-    check_inbox(inbox)
+def extract(inbox: str, *, required: bool = False) -> list[InboxFile]:
+    """The returns in the inbox. ``required``: a missing inbox raises :class:`InboxMissing`
+    (a run publishes nothing from it); the add-in's refresh reads the database without one."""
+    if required:
+        check_inbox(inbox)
     return list_returns(inbox)
 
 
@@ -221,7 +223,7 @@ def run_once(
     as_of = as_of or now_local()
     store = open_store(settings.db)
     try:
-        files = extract(settings.inbox)
+        files = extract(settings.inbox, required=master_file)
         if on_start:
             on_start(len(files))
         stored = ingest(store, county, files, settings.batch_size, on_batch)

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nianbao.consolidate import Consolidation
-from nianbao.inbox import InboxMissing
 from nianbao.pipeline import DecisionTaken, Refreshed, refresh_period
 from nianbao.settings import (
     SETTINGS_ENV,
@@ -145,7 +144,7 @@ def failure_message(exc: BaseException) -> str:
     """A Chinese message for county staff about why the refresh failed (no traceback)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    if isinstance(exc, (SettingsError, ConfigError, BookError, ReviewReadError, MasterWorkbookError, InboxMissing)):
+    if isinstance(exc, (SettingsError, ConfigError, BookError, ReviewReadError, MasterWorkbookError)):
         reason = str(exc)
     elif isinstance(exc, SQLAlchemyError):
         reason = "无法读写数据库：请检查设置中的 db（数据库地址）是否正确、网络是否连通、是否有访问权限。"

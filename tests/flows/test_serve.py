@@ -99,6 +99,8 @@ def test_serve_runs_the_schedule_by_itself_and_stops_what_it_started(own_tmp):
     while alive(info["pid"]) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not alive(info["pid"]), "the Prefect server outlived serve"
+    while _working_in(root) and time.monotonic() < deadline + 30:
+        time.sleep(0.5)
     assert _working_in(root) == [], "processes started by serve outlived it"
     assert not (root / ".prefect" / SERVER_FILE).exists()
     log = (root / "logs" / "nianbao.log").read_text(encoding="utf-8")
@@ -106,7 +108,7 @@ def test_serve_runs_the_schedule_by_itself_and_stops_what_it_started(own_tmp):
     assert (root / ".prefect" / "prefect.db").exists()
 
 
-def _working_in(root: Path) -> list[int]:
+def _working_in(root: Path) -> list[str]:
     """Live processes whose working folder is the office folder (serve and all it started)."""
     found = []
     for entry in Path("/proc").iterdir():
@@ -117,7 +119,8 @@ def _working_in(root: Path) -> list[int]:
         except OSError:
             continue
         if cwd.startswith(str(root)) and alive(int(entry.name)):
-            found.append(int(entry.name))
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"{entry.name}: {command}")
     return found
 
 

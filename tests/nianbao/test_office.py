@@ -212,3 +212,17 @@ def test_catch_up_when_the_last_run_is_older_than_one_period(office):
     due, _ = catch_up_due(settings, nightly.period(), now=datetime.now(timezone.utc) + timedelta(days=1, minutes=1))
     assert due
     assert Schedule(every=30).period() == timedelta(seconds=30)
+
+
+def test_a_run_with_a_missing_inbox_publishes_nothing_but_the_button_still_refreshes(office):
+    from nianbao.inbox import InboxMissing
+    from nianbao.pipeline import refresh_period
+
+    plan, root = office
+    settings = settings_of(root)
+    shutil.rmtree(root / "inbox")
+    with pytest.raises(InboxMissing, match="收件箱不存在"):
+        run_once(settings, PERIOD)
+    assert list((root / "out").iterdir()) == [] and list((root / "outbox").iterdir()) == []
+    # the 刷新汇总 button reads the database; it needs no inbox to show what is stored
+    assert refresh_period(settings, PERIOD, by="test").pending == []
