@@ -67,7 +67,7 @@ def run_job(settings: Settings, office: Office, period: str | None) -> int:
 
     api = running_api(office)
     try:
-        result = _prefect_run(settings, office, period) if api else _plain_run(settings, period)
+        result = _prefect_run(settings, office, period, api) if api else _plain_run(settings, period)
     except Exception as exc:
         return _failed(exc, office)
     print_summary(result, settings)
@@ -89,10 +89,11 @@ def _plain_run(settings: Settings, period: str | None):
         )
 
 
-def _prefect_run(settings: Settings, office: Office, period: str | None):
+def _prefect_run(settings: Settings, office: Office, period: str | None, api: str):
     from nianbao.prefect_office import use_office
 
     use_office(office)  # before Prefect is imported: its log lines go to the office's log file
+    os.environ["PREFECT_API_URL"] = api
     logging.captureWarnings(True)
     from nianbao.flows.nightly import nightly
 
@@ -213,6 +214,7 @@ def serve_job(settings: Settings, office: Office, period: str | None, schedule: 
         console.print(f"每晚汇总已启动：{schedule.describe()}，收件箱 {escape(settings.inbox)}。按 Ctrl+C 停止。", soft_wrap=True)
         console.print(f"运行记录：在浏览器中打开 [cyan]{ui}[/]（每次运行的步骤、日志和“nianbao-summary”汇总摘要；保留 {history_days} 天）", soft_wrap=True)
         console.print(f"日志文件：{office.log_file}", soft_wrap=True)
+        _drop_missed_runs()
         _catch_up(nightly, params, settings, schedule)
         runner = threading.Thread(target=_serve_deployment, args=(nightly, params, schedule), name="nianbao-runner", daemon=True)
         runner.start()
@@ -223,6 +225,10 @@ def serve_job(settings: Settings, office: Office, period: str | None, schedule: 
         code = FAILED
     except (KeyboardInterrupt, SystemExit):  # Ctrl+C, or SIGTERM from a service manager
         pass
+    except Exception as exc:  # e.g. the server refused a request: the details go to the log
+        logging.getLogger("nianbao.serve").exception("serve failed")
+        console.print(f"[red]每晚汇总出错（{type(exc).__name__}），详见日志 {office.log_file}[/]", soft_wrap=True)
+        code = FAILED
     finally:
         _stop_children()
         if server is not None:
@@ -232,9 +238,52 @@ def serve_job(settings: Settings, office: Office, period: str | None, schedule: 
     return code
 
 
+DEPLOYMENT = "nianbao-nightly"
+
+
+def _drop_missed_runs() -> None:
+    """Delete the deployment's scheduled runs whose time has passed (the machine was off, or
+    serve was not running): the runner would otherwise start them all at once. The catch-up
+    run stands in for them."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterName,
+        FlowRunFilter,
+        FlowRunFilterExpectedStartTime,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    missed = FlowRunFilter(
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+        expected_start_time=FlowRunFilterExpectedStartTime(before_=datetime.now(timezone.utc)),
+    )
+    dropped = 0
+    with get_client(sync_client=True) as client:
+        while True:
+            runs = client.read_flow_runs(
+                flow_run_filter=missed,
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[DEPLOYMENT])),
+                sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+                limit=200,
+            )
+            for run in runs:
+                client.delete_flow_run(run.id)
+            dropped += len(runs)
+            if len(runs) < 200:
+                break
+    if dropped:
+        console.print(f"已取消 {dropped} 次错过的定时运行（由下面的补跑代替）。")
+
+
 def _serve_deployment(nightly, params: dict, schedule: Schedule) -> None:
     try:
-        nightly.serve(name="nianbao-nightly", schedules=[schedule.prefect()], parameters=params, print_starting_message=False)
+        # One run at a time: runs of one office share its database and folders.
+        nightly.serve(name=DEPLOYMENT, schedules=[schedule.prefect()], parameters=params, print_starting_message=False, limit=1)
     except BaseException:  # the reason goes to the log file; the main thread reports the stop
         logging.getLogger("nianbao.serve").exception("the runner stopped")
 
@@ -252,9 +301,11 @@ def _stop_children(grace: float = 10.0) -> None:
     """The flow-run processes Prefect's runner started (multiprocessing children)."""
     import multiprocessing
 
-    for child in multiprocessing.active_children():
+    children = multiprocessing.active_children()
+    for child in children:
         child.terminate()
-        child.join(grace)
+    for child in children:
+        child.join(grace / max(1, len(children)))
         if child.is_alive():
             child.kill()
 

@@ -108,7 +108,7 @@ def running_api(office: Office | None) -> str | None:
         url = json.loads((office.prefect_home / SERVER_FILE).read_text(encoding="utf-8"))["api_url"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return url if healthy(url) else None
+    return url if healthy(url, timeout=5.0) else None  # a busy server answers slowly
 
 
 # --- the local server ----------------------------------------------------------------------
