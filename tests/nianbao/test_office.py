@@ -35,7 +35,7 @@ def demo_source(tmp_path_factory):
 
 
 @pytest.fixture
-def office(demo_source, tmp_path):
+def county_office(demo_source, tmp_path):
     plan, source = demo_source
     root = tmp_path / "office"
     shutil.copytree(source, root, copy_function=shutil.copy2)
@@ -119,8 +119,8 @@ def test_empty_inbox_says_so_and_missing_inbox_publishes_nothing(tmp_path, home,
     assert not (tmp_path / "o" / "out").exists()
 
 
-def test_run_in_the_office_folder_prints_a_chinese_summary(office, home, monkeypatch):
-    plan, root = office
+def test_run_in_the_office_folder_prints_a_chinese_summary(county_office, home, monkeypatch):
+    plan, root = county_office
     monkeypatch.chdir(root)
     first = CliRunner().invoke(app, ["run"], terminal_width=200)
     assert first.exit_code == 0, first.output
@@ -138,8 +138,8 @@ def test_help_documents_the_exit_codes():
         assert "退出码" in result.output and "2 设置" in result.output
 
 
-def test_reviews_saved_in_the_master_file_are_stored_like_the_button_stores_them(office):
-    plan, root = office
+def test_reviews_saved_in_the_master_file_are_stored_like_the_button_stores_them(county_office):
+    plan, root = county_office
     settings = settings_of(root)
     master = run_once(settings, PERIOD).master
     sent_back, no_reason = plan.county.townships[0], plan.county.townships[1]
@@ -169,8 +169,8 @@ def test_reviews_saved_in_the_master_file_are_stored_like_the_button_stores_them
     assert third.reviews.outcome.stored == [] and review_cells(third.master, sent_back.code)[2][0].value == "退回"
 
 
-def test_a_locked_master_is_written_beside_and_its_reviews_are_kept(office, monkeypatch):
-    plan, root = office
+def test_a_locked_master_is_written_beside_and_its_reviews_are_kept(county_office, monkeypatch):
+    plan, root = county_office
     settings = settings_of(root)
     master = run_once(settings, PERIOD).master
     town = plan.county.townships[2]
@@ -200,8 +200,8 @@ def test_a_locked_master_is_written_beside_and_its_reviews_are_kept(office, monk
     assert not any("正被打开" in n for n in run_notes(after))
 
 
-def test_catch_up_when_the_last_run_is_older_than_one_period(office):
-    plan, root = office
+def test_catch_up_when_the_last_run_is_older_than_one_period(county_office):
+    plan, root = county_office
     settings = settings_of(root)
     nightly = Schedule(cron="0 2 * * *", timezone="Asia/Shanghai")
     assert nightly.period() == timedelta(days=1)
@@ -214,11 +214,11 @@ def test_catch_up_when_the_last_run_is_older_than_one_period(office):
     assert Schedule(every=30).period() == timedelta(seconds=30)
 
 
-def test_a_run_with_a_missing_inbox_publishes_nothing_but_the_button_still_refreshes(office):
+def test_a_run_with_a_missing_inbox_publishes_nothing_but_the_button_still_refreshes(county_office):
     from nianbao.inbox import InboxMissing
     from nianbao.pipeline import refresh_period
 
-    plan, root = office
+    plan, root = county_office
     settings = settings_of(root)
     shutil.rmtree(root / "inbox")
     with pytest.raises(InboxMissing, match="收件箱不存在"):
@@ -226,3 +226,24 @@ def test_a_run_with_a_missing_inbox_publishes_nothing_but_the_button_still_refre
     assert list((root / "out").iterdir()) == [] and list((root / "outbox").iterdir()) == []
     # the 刷新汇总 button reads the database; it needs no inbox to show what is stored
     assert refresh_period(settings, PERIOD, by="test").pending == []
+
+
+def test_reviews_in_a_master_saved_by_libreoffice_are_stored(county_office, office):
+    """The master workbook as LibreOffice writes it back (its own xlsx: names, properties)."""
+    from nianbao.workbooks.master import saved_by
+
+    plan, root = county_office
+    settings = settings_of(root)
+    master = run_once(settings, PERIOD).master
+    town = plan.county.townships[4]
+    type_and_save(master, {town.code: ("退回", "经费数据有误")}, who="王干事")
+    shutil.copyfile(office.convert(master, "xlsx"), master)  # saved by LibreOffice
+    by, _ = saved_by(master)
+
+    result = run_once(settings, PERIOD)
+    assert [(d.township_code, d.reason) for d in result.reviews.outcome.stored] == [(town.code, "经费数据有误")]
+    store = open_store(settings.db)
+    decisions = store.latest_decisions(PERIOD).set_index("township_code")
+    store.close()
+    assert decisions.loc[town.code, "decided_by"] == by
+    assert result.consolidation.status.set_index("township_code").loc[town.code, "status"] == "退回"
