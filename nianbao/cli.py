@@ -143,7 +143,9 @@ def template(
     console.print(f"已生成{unit.name}（{unit.code}）{period}年报模板：{escape(str(path))}", soft_wrap=True)
 
 
-def _settings(config: Path | None, inbox: str | None, db: str | None, out: str | None, outbox: str | None):
+def _settings(
+    config: Path | None, inbox: str | None, db: str | None, out: str | None, outbox: str | None, *, need_inbox: bool = True
+):
     """The county's nianbao.toml (the same file the Excel add-in reads), with options over it,
     and the office folder it sits in. Without a settings file and without ``--inbox``, say in
     Chinese where it was looked for and how to create one (exit 2)."""
@@ -160,7 +162,7 @@ def _settings(config: Path | None, inbox: str | None, db: str | None, out: str |
     except SettingsError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2)
-    if source is None and not inbox and not os.environ.get(SETTINGS_ENV["inbox"], "").strip():
+    if need_inbox and source is None and not inbox and not os.environ.get(SETTINGS_ENV["inbox"], "").strip():
         console.print(f"[red]{where_looked(Path.cwd())}[/]", soft_wrap=True)
         raise typer.Exit(2)
     given = {"config": str(config) if config else None, "inbox": inbox, "db": db, "out": out, "outbox": outbox}
@@ -237,9 +239,56 @@ def init(
     console.print(f"把乡镇报表放进 {folder / 'inbox'}，然后在该文件夹中运行 nianbao run；说明见 {folder / GUIDE_FILE}", soft_wrap=True)
 
 
+@app.command("report-up")
+def report_up_command(
+    out: Path = typer.Option(..., "-o", "--out", metavar="文件", help="输出的上报报表（.xlsx）"),
+    period: PeriodOpt = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    force: bool = typer.Option(False, "--force", help="下级报表仍有审核错误时也强制生成（封面备注注明“强制上报”）"),
+    filler: str | None = typer.Option(None, "--filler", metavar="姓名", help="封面“填表人”"),
+    phone: str | None = typer.Option(None, "--phone", metavar="电话", help="封面“联系电话”"),
+    head: str | None = typer.Option(None, "--head", metavar="姓名", help="封面“单位负责人”"),
+) -> None:
+    """生成本级向上级报送的汇总报表（同一模板；困难职工台账以帮扶汇总代替，不含姓名和身份证号）。"""
+    from rich.markup import escape
+
+    from nianbao.console import console
+    from nianbao.report_up import Contact, OpenErrors, errors_of, report_up
+    from nianbao.schemas.county import ConfigError, load_county
+    from nianbao.store import open_store
+    from nianbao.workbooks.template import county_period
+
+    settings, _ = _settings(config, None, db, None, None, need_inbox=False)
+    try:
+        county = load_county(settings.config)
+        period = county_period(county, period)
+    except (ConfigError, ValueError) as exc:
+        console.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(2)
+    store = open_store(settings.db)
+    try:
+        up = report_up(store, county, period, out, contact=Contact(filler, phone, head), force=force)
+    except OpenErrors as exc:
+        console.print(f"[red]未生成上报报表：{escape(str(exc))}[/]")
+        raise typer.Exit(1)
+    finally:
+        store.close()
+    console.print(f"已生成{county.county_name}{period}年报上报报表：[cyan]{escape(str(up.path.resolve()))}[/]")
+    if up.forced:
+        console.print(f"[yellow]强制上报：{escape('、'.join(up.open_errors))} 的审核错误尚未解决，封面备注已注明[/]")
+    if up.missing:
+        console.print(f"[yellow]尚未报送、未计入汇总的{county.info.child}：{escape('、'.join(up.missing))}[/]")
+    for f in up.report.findings:
+        console.print(f"{'[red]错误[/]' if f.severity.value == 'error' else '[yellow]提示[/]'} {escape(f.message)}")
+    if errors_of(up.report):
+        raise typer.Exit(1)
+
+
 @app.command()
 def demo(
     directory: Path = typer.Option(Path("demo"), "--dir", metavar="文件夹", help="演示县的目录"),
+    level: str = typer.Option("县", "--level", metavar="级别", help="县：一个演示县；市：几个演示县各自汇总后上报到演示市"),
 ) -> None:
     """生成演示县的年报文件夹（设置、县配置、两年的报表，含错误、逾期、未报、重报）并运行一次汇总。"""
     from nianbao.console import console
@@ -248,6 +297,13 @@ def demo(
     from nianbao.office import Office, init_office
     from nianbao.schemas.county import load_county
     from nianbao.settings import SETTINGS_FILE, load_settings
+
+    if level in ("市", "city"):
+        _demo_city(directory)
+        return
+    if level not in ("县", "county"):
+        console.print(f"[red]--level 只能是“县”或“市”，收到「{level}」[/]")
+        raise typer.Exit(2)
 
     config_path, inbox = directory / "county.toml", directory / "inbox"
     if config_path.is_file() and inbox.is_dir():
@@ -263,6 +319,38 @@ def demo(
     code = run_job(load_settings(directory / SETTINGS_FILE), Office(directory.resolve()), None)
     console.print(f"演示县的年报文件夹：{directory.resolve()}（可在其中运行 nianbao run、nianbao serve）", soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _run_demo(directory: Path, config_path: Path, inbox: Path) -> int:
+    """Run the demo city's consolidation once, its data under ``directory``; the exit code."""
+    from nianbao.jobs import run_job
+    from nianbao.office import Office
+    from nianbao.settings import Settings
+
+    settings = Settings(
+        config=str(config_path),
+        inbox=str(inbox),
+        db=f"sqlite:///{(directory / 'nianbao.db').resolve()}",
+        out=str(directory / "out"),
+        outbox=str(directory / "outbox"),
+    )
+    return run_job(settings, Office(directory.resolve()), None)
+
+
+def _demo_city(directory: Path) -> None:
+    from nianbao.console import console
+    from nianbao.demo_city import build_demo_city
+    from nianbao.schemas.county import load_county
+
+    config_path, inbox = directory / "city.toml", directory / "inbox"
+    if config_path.is_file() and inbox.is_dir():
+        console.print(f"演示市已存在，直接再运行一次汇总：{inbox.resolve()}")
+    else:
+        with console.status("正在生成演示市：各县汇总乡镇报表并生成上报报表……"):
+            build_demo_city(directory)
+    city = load_county(config_path)
+    console.print(f"演示市：{city.county_name}，{len(city.townships)} 个县，收件箱（各县上报报表）{inbox.resolve()}")
+    raise typer.Exit(_run_demo(directory, config_path, inbox))
 
 
 def main() -> None:

@@ -28,8 +28,10 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
+from nianbao.grouping import group_table
 from nianbao.schemas.county import CountyConfig
 from nianbao.schemas.findings import Finding, Severity, warning
+from nianbao.schemas.levels import LEVELS, Level, LevelInfo
 from nianbao.schemas.indicators import BY_CODE, INDICATORS, MONEY_UNIT, RATES
 from nianbao.schemas.models import Period
 
@@ -109,6 +111,8 @@ class Inputs:
     decisions: pd.DataFrame  # DECISION_COLUMNS: the latest county decision per township
     # FINDING_COLUMNS: files still in the inbox that name no township (unreadable, not a return)
     unidentified: pd.DataFrame = field(default_factory=lambda: empty_frame(FINDING_COLUMNS))
+    # nianbao.grouping.GROUP_COLUMNS: the current returns' roster totals by group (分组汇总)
+    groups: pd.DataFrame | None = None
 
     @classmethod
     def empty(cls, period: str) -> "Inputs":
@@ -142,6 +146,8 @@ class Consolidation:
     timeliness: float = float("nan")  # 及时率 = 已报 / expected
     status_counts: Mapping[str, int] = field(default_factory=dict)  # 已报/逾期/退回/未报 -> count
     yoy_townships: int = 0  # townships in the like-for-like (同口径) year-on-year basis
+    level: str = "县"  # the config's level (nianbao.schemas.levels): 县 sums townships, 市 counties
+    groups: pd.DataFrame | None = None  # 分组汇总 (nianbao.grouping.group_table), None without data
 
     def run_counts(self) -> dict[str, int]:
         """The counts recorded with a consolidation run (``Store.finish_run``)."""
@@ -315,16 +321,18 @@ def _yoy(config: CountyConfig, current: pd.DataFrame, previous: pd.DataFrame) ->
     return yoy, len(basis)
 
 
-def _yoy_findings(yoy: pd.DataFrame, threshold: float, period: str, previous_period: str, basis: int) -> list[Finding]:
+def _yoy_findings(
+    yoy: pd.DataFrame, threshold: float, period: str, previous_period: str, basis: int, info: LevelInfo = LEVELS[Level.COUNTY]
+) -> list[Finding]:
     out = []
     for row in yoy[yoy["flagged"]].itertuples(index=False):
         field_ = f"summary.{row.code}" if row.code in BY_CODE else None
         out.append(
             warning(
                 "hist.yoy",
-                f"「{row.label}」全县{Period(period).label}为 {_fmt(row.current, row.unit)}，"
+                f"「{row.label}」{info.whole}{Period(period).label}为 {_fmt(row.current, row.unit)}，"
                 f"{Period(previous_period).label}为 {_fmt(row.previous, row.unit)}，同比变动 {row.share:+.1%}，"
-                f"超过 ±{threshold:.0%} 的提示阈值（同口径 {basis} 个乡镇）；请核实数据并说明变动原因",
+                f"超过 ±{threshold:.0%} 的提示阈值（同口径 {basis} 个{info.child}）；请核实数据并说明变动原因",
                 field=field_,
                 label=row.label,
                 value=_fmt(row.current, row.unit),
@@ -334,7 +342,7 @@ def _yoy_findings(yoy: pd.DataFrame, threshold: float, period: str, previous_per
     return out
 
 
-def _duplicate_units(units: pd.DataFrame, names: Mapping[str, str]) -> list[Finding]:
+def _duplicate_units(units: pd.DataFrame, names: Mapping[str, str], info: LevelInfo = LEVELS[Level.COUNTY]) -> list[Finding]:
     """A unit (same USCC) in the rosters of two or more townships' current returns."""
     u = units[["township_code", "row", "uscc", "name"]].copy()
     u["uscc"] = u["uscc"].astype("string").str.strip().str.upper()
@@ -351,17 +359,17 @@ def _duplicate_units(units: pd.DataFrame, names: Mapping[str, str]) -> list[Find
         out.append(
             warning(
                 "county.dup_unit",
-                f"单位「{unit_name}」（统一社会信用代码 {uscc}）同时出现在多个乡镇的基层工会名册中：{places}；"
-                "同一单位只能由一个乡镇填报，请核实归属后由不应填报的乡镇删除该行并重新报送",
+                f"单位「{unit_name}」（统一社会信用代码 {uscc}）同时出现在多个{info.child}的基层工会名册中：{places}；"
+                f"同一单位只能由一个{info.child}填报，请核实归属后由不应填报的{info.child}删除该行并重新报送",
                 field="roster",
                 value=str(uscc),
-                expected="每个单位只出现在一个乡镇的名册中",
+                expected=f"每个单位只出现在一个{info.child}的名册中",
             )
         )
     return out
 
 
-def _unknown_townships(submissions: pd.DataFrame, known: set[str]) -> list[Finding]:
+def _unknown_townships(submissions: pd.DataFrame, known: set[str], info: LevelInfo = LEVELS[Level.COUNTY]) -> list[Finding]:
     subs = submissions[~submissions["township_code"].isin(known) & (submissions["township_code"].fillna("") != "")]
     out = []
     for code, group in subs.groupby("township_code", sort=True):
@@ -369,11 +377,11 @@ def _unknown_townships(submissions: pd.DataFrame, known: set[str]) -> list[Findi
         out.append(
             warning(
                 "county.unknown_township",
-                f"收到填报单位代码 {code} 的报表{files}，该代码不在本县配置的乡镇名单中，未计入汇总；"
-                "请核对封面「填报单位代码」，或在县配置中补充该乡镇",
+                f"收到填报单位代码 {code} 的报表{files}，该代码不在本{info.level.value}配置的{info.child}名单中，未计入汇总；"
+                f"请核对封面「填报单位代码」，或在{info.level.value}配置中补充该{info.child}",
                 field="cover.township_code",
                 value=str(code),
-                expected="县配置中的乡镇代码",
+                expected=f"{info.level.value}配置中的{info.child}代码",
             )
         )
     return out
@@ -444,9 +452,9 @@ def consolidate(config: CountyConfig, inputs: Inputs, as_of: datetime) -> Consol
                 expected="县配置中已配置的报告期",
             )
         )
-    county_findings += _unknown_townships(inputs.submissions, set(names))
-    county_findings += _duplicate_units(inputs.units[inputs.units["township_code"].isin(current.index)], names)
-    county_findings += _yoy_findings(yoy, config.yoy_threshold, period, previous_period, basis)
+    county_findings += _unknown_townships(inputs.submissions, set(names), config.info)
+    county_findings += _duplicate_units(inputs.units[inputs.units["township_code"].isin(current.index)], names, config.info)
+    county_findings += _yoy_findings(yoy, config.yoy_threshold, period, previous_period, basis, config.info)
 
     order = towns.assign(_order=range(len(towns))).set_index("township_code")
     findings = _findings_frame(inputs.findings, county_findings, order, inputs.unidentified)
@@ -468,4 +476,6 @@ def consolidate(config: CountyConfig, inputs: Inputs, as_of: datetime) -> Consol
         timeliness=timeliness,
         status_counts=status_counts,
         yoy_townships=basis,
+        level=config.level.value,
+        groups=None if inputs.groups is None else group_table(inputs.groups, names, towns["township_code"]),
     )

@@ -68,6 +68,7 @@ class RawReturn:
     roster: list[dict[str, object]]
     ledger: list[dict[str, object]]
     cells: L.CellMap = field(repr=False)
+    aid: list[dict[str, object]] = field(default_factory=list)  # 帮扶汇总 (a return reported upward)
 
     @property
     def township_code(self) -> str | None:
@@ -77,7 +78,7 @@ class RawReturn:
 
     def values(self) -> dict:
         """The raw values in the shape :func:`nianbao.workbooks.sample.sample_return` produces."""
-        return {"cover": self.cover, "summary": self.summary, "roster": self.roster, "ledger": self.ledger}
+        return {"cover": self.cover, "summary": self.summary, "roster": self.roster, "ledger": self.ledger, "aid": self.aid}
 
 
 # --------------------------------------------------------------------------------------------
@@ -505,4 +506,4 @@ def _read(path: Path, book: CalamineWorkbook, package: _Package) -> RawReturn:
         data[table.key] = rows
         placements[table.key] = L.TablePlacement(grid.name, columns, numbers, header_row + 1)
     cells = L.CellMap(cover_cells, summary_cells, placements)
-    return RawReturn(path, meta, cover, summary, data["roster"], data["ledger"], cells)
+    return RawReturn(path, meta, cover, summary, data["roster"], data["ledger"], cells, data["aid"])
