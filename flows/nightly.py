@@ -59,12 +59,14 @@ def take_file_reviews(store: Store, county: CountyConfig, c: Consolidation, sett
 
 
 @task(retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=2), cache_policy=NONE)
-def publish(c: Consolidation, stored: list[Stored], county: CountyConfig, settings: Settings, reviews: FileReviews | None = None) -> RunResult:
+def publish(
+    c: Consolidation, store: Store, county: CountyConfig, settings: Settings, files: list[InboxFile], reviews: FileReviews | None = None
+) -> RunResult:
     with WORK.stage("master"):
         result = RunResult(c.period, pipeline.publish_master(c, settings.master_path(county, c.period)), consolidation=c, reviews=reviews)
         result.usual_master = settings.master_path(county, c.period)
     with WORK.stage("receipts"):
-        result.receipts = pipeline.publish_receipts(stored, county, Path(settings.outbox)) + (reviews.receipts if reviews else [])
+        result.receipts = pipeline.publish_receipts(store, county, Path(settings.outbox), files) + (reviews.receipts if reviews else [])
     create_table_artifact(key=FINDINGS_ARTIFACT, table=findings_table(c), description=f"{c.county_name}{c.period} 审核问题")
     create_markdown_artifact(key=SUMMARY_ARTIFACT, markdown=summary_markdown(c, result), description=f"{c.county_name}{c.period} 汇总")
     return result
@@ -85,6 +87,7 @@ def nightly(
     logger = get_run_logger()
     county = load_county(settings.config)
     period = period or county.latest_period
+    pipeline.clean_stale_temp(settings.outbox, settings.master_path(county, period).parent)
     store = open_store(settings.db)
     try:
         files = extract(settings.inbox)
@@ -98,7 +101,7 @@ def nightly(
         c = consolidate(store, county, period, pipeline.now_local(), files)
         reviews = take_file_reviews(store, county, c, settings, files)
         c = reviews.consolidation or c
-        result = pipeline.summarize(publish(c, stored, county, settings, reviews), files, stored)
+        result = pipeline.summarize(publish(c, store, county, settings, files, reviews), files, stored)
         logger.info("收到 %d 个文件，新文件 %d 个（接收 %d，退回 %d）；汇总表：%s", result.seen, result.new, result.accepted, result.rejected, result.master)
         return result
     finally:
