@@ -21,7 +21,7 @@ from rich.progress import Progress
 from nianbao import pipeline
 from nianbao.consolidate import Consolidation
 from nianbao.inbox import InboxFile
-from nianbao.pipeline import WORK, RunResult, Stored
+from nianbao.pipeline import WORK, FileReviews, RunResult, Stored
 from nianbao.runlock import run_lock
 from nianbao.settings import Settings
 from nianbao.store import Store, open_store
@@ -35,7 +35,7 @@ SUMMARY_ARTIFACT = "nianbao-summary"
 @task(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), cache_policy=NONE)
 def extract(inbox: str) -> list[InboxFile]:
     with WORK.stage("extract"):
-        return pipeline.extract(inbox)
+        return pipeline.extract(inbox, required=True)
 
 
 @task(cache_policy=NONE)
@@ -52,12 +52,23 @@ def consolidate(store: Store, county: CountyConfig, period: str, as_of: datetime
         return pipeline.consolidate_period(store, county, period, as_of, files)
 
 
+@task(cache_policy=NONE)
+def take_file_reviews(store: Store, county: CountyConfig, c: Consolidation, settings: Settings, files: list[InboxFile]) -> FileReviews:
+    """The 审核意见 saved in the master workbook file (Excel without the add-in, WPS, LibreOffice)."""
+    with WORK.stage("reviews"):
+        path = settings.master_path(county, c.period)
+        return pipeline.take_file_reviews(store, county, c, path, files, Path(settings.outbox), c.as_of)
+
+
 @task(retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=2), cache_policy=NONE)
-def publish(c: Consolidation, store: Store, county: CountyConfig, settings: Settings, files: list[InboxFile]) -> RunResult:
+def publish(
+    c: Consolidation, store: Store, county: CountyConfig, settings: Settings, files: list[InboxFile], reviews: FileReviews | None = None
+) -> RunResult:
     with WORK.stage("master"):
-        result = RunResult(c.period, pipeline.publish_master(c, settings.master_path(county, c.period)), consolidation=c)
+        result = RunResult(c.period, pipeline.publish_master(c, settings.master_path(county, c.period)), consolidation=c, reviews=reviews)
+        result.usual_master = settings.master_path(county, c.period)
     with WORK.stage("receipts"):
-        result.receipts = pipeline.publish_receipts(store, county, Path(settings.outbox), files)
+        result.receipts = pipeline.publish_receipts(store, county, Path(settings.outbox), files) + (reviews.receipts if reviews else [])
     create_table_artifact(key=FINDINGS_ARTIFACT, table=findings_table(c), description=f"{c.county_name}{c.period} 审核问题")
     create_markdown_artifact(key=SUMMARY_ARTIFACT, markdown=summary_markdown(c, result), description=f"{c.county_name}{c.period} 汇总")
     return result
@@ -91,7 +102,9 @@ def nightly(
                     stored += validate_and_store(list(batch), county, known, store)
                     progress.advance(bar, len(batch))
             c = consolidate(store, county, period, pipeline.now_local(), files)
-            result = pipeline.summarize(publish(c, store, county, settings, files), files, stored)
+            reviews = take_file_reviews(store, county, c, settings, files)
+            c = reviews.consolidation or c
+            result = pipeline.summarize(publish(c, store, county, settings, files, reviews), files, stored)
         logger.info("收到 %d 个文件，新文件 %d 个（接收 %d，退回 %d）；汇总表：%s", result.seen, result.new, result.accepted, result.rejected, result.master)
         return result
     finally:

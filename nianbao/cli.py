@@ -8,7 +8,6 @@ and every option's value name (``metavar``) here.
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -144,90 +143,44 @@ def template(
     console.print(f"已生成{unit.name}（{unit.code}）{period}年报模板：{escape(str(path))}", soft_wrap=True)
 
 
-def _settings(config: Path | None, inbox: str | None, db: str | None, out: str | None, outbox: str | None):
-    """The county's nianbao.toml (the same file the Excel add-in reads), with options over it."""
+def _settings(
+    config: Path | None, inbox: str | None, db: str | None, out: str | None, outbox: str | None, *, need_inbox: bool = True
+):
+    """The county's nianbao.toml (the same file the Excel add-in reads), with options over it,
+    and the office folder it sits in. Without a settings file and without ``--inbox``, say in
+    Chinese where it was looked for and how to create one (exit 2)."""
     import dataclasses
+    import os
 
     from nianbao.console import console
-    from nianbao.settings import SettingsError, load_settings, settings_file
+    from nianbao.office import Office, where_looked
+    from nianbao.settings import SETTINGS_ENV, SettingsError, load_settings, settings_file
 
     try:
-        base = load_settings(settings_file(near=Path.cwd()))
+        source = settings_file(near=Path.cwd())
+        base = load_settings(source)
     except SettingsError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2)
+    if need_inbox and source is None and not inbox and not os.environ.get(SETTINGS_ENV["inbox"], "").strip():
+        console.print(f"[red]{where_looked(Path.cwd())}[/]", soft_wrap=True)
+        raise typer.Exit(2)
     given = {"config": str(config) if config else None, "inbox": inbox, "db": db, "out": out, "outbox": outbox}
-    return dataclasses.replace(base, **{k: v for k, v in given.items() if v})
+    office = Office((source.parent if source else Path.cwd()).resolve())
+    return dataclasses.replace(base, **{k: v for k, v in given.items() if v}), office
 
 
-def _run_flow(settings, period: str | None) -> None:
-    from nianbao.console import console
-    from nianbao.summary import status_line
-    from nianbao.schemas.county import ConfigError, load_county
-
-    try:  # a broken config is the user's to fix: say so plainly, before Prefect starts
-        load_county(settings.config)
-    except ConfigError as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(2)
-    from nianbao.flows.nightly import nightly
-
-    with _run_locked(settings, period):
-        result = nightly(
-            period=period,
-            config=settings.config,
-            inbox=settings.inbox,
-            db=settings.db,
-            out=settings.out,
-            outbox=settings.outbox,
-            show_progress=True,
-        )
-    console.print(f"[bold]{status_line(result.consolidation)}[/]")
-    console.print(f"本次收到文件 {result.seen} 个，新文件 {result.new} 个（接收 {result.accepted}，退回 {result.rejected}）")
-    console.print(f"汇总工作簿：[cyan]{Path(result.master).resolve()}[/]")
-    console.print(f"回执（{len(result.receipts)} 份）：[cyan]{Path(settings.outbox).resolve()}[/]")
-
-
-@contextmanager
-def _run_locked(settings, period: str | None):
-    """Open (and upgrade) the store and take the run lock before Prefect starts.
-
-    Exit codes: 75 when another run of the county and period holds the lock longer than
-    ``$NIANBAO_LOCK_WAIT`` seconds (try again later), 2 when the database cannot be used as
-    it is (e.g. upgraded by a newer nianbao). The flow takes the same lock again, re-entrantly.
-    """
-    from rich.markup import escape
-
-    from nianbao.console import console
-    from nianbao.runlock import EXIT_LOCKED, RunLocked, run_lock
-    from nianbao.schemas.county import load_county
-    from nianbao.store import StoreError, open_store
-
-    county = load_county(settings.config)
-    try:
-        store = open_store(settings.db)
-    except StoreError as exc:
-        console.print(f"[red]{escape(str(exc))}[/]", soft_wrap=True)
-        raise typer.Exit(2)
-    try:
-        with run_lock(store, county.county_code, period or county.latest_period, purpose="汇总（nianbao run）"):
-            yield
-    except RunLocked as exc:
-        console.print(f"[red]{escape(str(exc))}[/]", soft_wrap=True)
-        raise typer.Exit(EXIT_LOCKED)
-    finally:
-        store.close()
-
+EXIT_CODES = "退出码：0 完成；1 运行出错（详见提示和日志）；2 设置、县配置、收件箱或数据库有误，未汇总也未发布；75 同一县同一报告期的另一次汇总正在运行（等待超时，请稍后再试）。"
 
 PeriodOpt = Annotated[str | None, typer.Option("--period", metavar="报告期", help="报告期，如 2025；默认为配置中最近的报告期")]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", metavar="文件", help="县配置文件（默认：演示县）")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", metavar="文件", help="县配置文件（默认：设置文件中的 config）")]
 InboxOpt = Annotated[str | None, typer.Option("--inbox", metavar="地址", help="收件箱（本地文件夹或 fsspec 地址，如 smb://server/share/年报）")]
 DbOpt = Annotated[str | None, typer.Option("--db", metavar="地址", help="数据库地址（默认 SQLite 文件；也可用 postgresql+psycopg://…）")]
 OutOpt = Annotated[str | None, typer.Option("--out", metavar="文件夹", help="汇总工作簿所在文件夹")]
 OutboxOpt = Annotated[str | None, typer.Option("--outbox", metavar="文件夹", help="回执输出文件夹")]
 
 
-@app.command()
+@app.command(help=f"立即运行一次汇总流程（收取 → 审核 → 入库 → 汇总 → 发布）。设置取自当前文件夹的 nianbao.toml（见 nianbao init）。{EXIT_CODES}")
 def run(
     period: PeriodOpt = None,
     config: ConfigOpt = None,
@@ -236,14 +189,22 @@ def run(
     out: OutOpt = None,
     outbox: OutboxOpt = None,
 ) -> None:
-    """立即运行一次汇总流程（收取 → 审核 → 入库 → 汇总 → 发布）。退出码：0 完成，2 配置或数据库无法使用，75 同一县同一报告期的另一次汇总正在运行（等待超时，请稍后再试）。"""
-    _run_flow(_settings(config, inbox, db, out, outbox), period)
+    from nianbao.jobs import run_job
+
+    settings, office = _settings(config, inbox, db, out, outbox)
+    raise typer.Exit(run_job(settings, office, period))
 
 
-@app.command()
+@app.command(
+    help="每晚自动汇总：启动本机 Prefect 服务器（已设置 PREFECT_API_URL 时使用该服务器），按时间表运行，"
+    f"并显示查看运行记录的网址；上次成功汇总已超过一个周期时先补跑一次。按 Ctrl+C 停止。{EXIT_CODES}"
+)
 def serve(
     cron: str = typer.Option("0 2 * * *", "--cron", metavar="表达式", help="运行时间（cron 表达式），默认每天 02:00"),
     timezone: str = typer.Option("Asia/Shanghai", "--timezone", metavar="时区", help="时区"),
+    every: int | None = typer.Option(None, "--every", metavar="秒数", min=1, help="每隔多少秒运行一次（代替 --cron，用于试运行）"),
+    port: int = typer.Option(4200, "--port", metavar="端口", help="本机 Prefect 服务器（运行记录网页）的端口；被占用时自动换一个"),
+    history_days: int = typer.Option(90, "--keep-days", metavar="天数", min=1, help="运行记录保留的天数，更早的自动删除"),
     period: PeriodOpt = None,
     config: ConfigOpt = None,
     inbox: InboxOpt = None,
@@ -251,14 +212,31 @@ def serve(
     out: OutOpt = None,
     outbox: OutboxOpt = None,
 ) -> None:
-    """注册并运行每晚自动汇总（Prefect 部署），按 Ctrl+C 停止。"""
-    from nianbao.flows.nightly import nightly
-    from prefect.schedules import Cron
+    from nianbao.jobs import Schedule, serve_job
 
-    s = _settings(config, inbox, db, out, outbox)
-    params = {"period": period, "config": str(Path(s.config).resolve()), "inbox": s.inbox, "db": s.db, "out": s.out, "outbox": s.outbox}
-    typer.echo(f"每晚汇总已注册：{cron}（{timezone}），收件箱 {s.inbox}。在 Prefect 界面查看运行情况。")
-    nightly.serve(name="nianbao-nightly", schedules=[Cron(cron, timezone=timezone)], parameters=params)
+    settings, office = _settings(config, inbox, db, out, outbox)
+    schedule = Schedule(cron=cron, timezone=timezone, every=every)
+    raise typer.Exit(serve_job(settings, office, period, schedule, port=port, history_days=history_days))
+
+
+@app.command()
+def init(
+    directory: Path = typer.Argument(..., metavar="文件夹", help="要创建的年报文件夹"),
+    config: Path | None = typer.Option(None, "--config", metavar="文件", help="县配置文件 county.toml（默认：演示县的配置）"),
+) -> None:
+    """创建年报文件夹：设置文件 nianbao.toml、县配置、收件箱、汇总和回执文件夹、数据库和使用说明。"""
+    from nianbao.console import console
+    from nianbao.office import GUIDE_FILE, OfficeError, init_office
+    from nianbao.schemas.county import ConfigError
+
+    try:
+        path = init_office(directory, config)
+    except (OfficeError, ConfigError) as exc:
+        console.print(f"[red]{exc}[/]", soft_wrap=True)
+        raise typer.Exit(2)
+    folder = path.parent.resolve()
+    console.print(f"已创建年报文件夹：{folder}", soft_wrap=True)
+    console.print(f"把乡镇报表放进 {folder / 'inbox'}，然后在该文件夹中运行 nianbao run；说明见 {folder / GUIDE_FILE}", soft_wrap=True)
 
 
 @app.command("report-up")
@@ -281,7 +259,7 @@ def report_up_command(
     from nianbao.store import open_store
     from nianbao.workbooks.template import county_period
 
-    settings = _settings(config, None, db, None, None)
+    settings, _ = _settings(config, None, db, None, None, need_inbox=False)
     try:
         county = load_county(settings.config)
         period = county_period(county, period)
@@ -312,10 +290,13 @@ def demo(
     directory: Path = typer.Option(Path("demo"), "--dir", metavar="文件夹", help="演示县的目录"),
     level: str = typer.Option("县", "--level", metavar="级别", help="县：一个演示县；市：几个演示县各自汇总后上报到演示市"),
 ) -> None:
-    """生成演示县（配置、两年的报表，含错误、逾期、未报、重报）并运行一次汇总。"""
+    """生成演示县的年报文件夹（设置、县配置、两年的报表，含错误、逾期、未报、重报）并运行一次汇总。"""
     from nianbao.console import console
     from nianbao.demo import build_demo
+    from nianbao.jobs import run_job
+    from nianbao.office import Office, init_office
     from nianbao.schemas.county import load_county
+    from nianbao.settings import SETTINGS_FILE, load_settings
 
     if level in ("市", "city"):
         _demo_city(directory)
@@ -331,20 +312,29 @@ def demo(
     else:
         with console.status("正在生成演示县的报表……"):
             build_demo(directory)
+    if not (directory / SETTINGS_FILE).is_file():
+        init_office(directory, config_path)
     county = load_county(config_path)
     console.print(f"演示县：{county.county_name}，{len(county.townships)} 个乡镇，收件箱 {inbox.resolve()}")
-    _run_demo(directory, config_path, inbox)
+    code = run_job(load_settings(directory / SETTINGS_FILE), Office(directory.resolve()), None)
+    console.print(f"演示县的年报文件夹：{directory.resolve()}（可在其中运行 nianbao run、nianbao serve）", soft_wrap=True)
+    raise typer.Exit(code)
 
 
-def _run_demo(directory: Path, config_path: Path, inbox: Path) -> None:
-    settings = _settings(
-        config_path,
-        str(inbox),
-        f"sqlite:///{(directory / 'nianbao.db').resolve()}",
-        str(directory / "out"),
-        str(directory / "outbox"),
+def _run_demo(directory: Path, config_path: Path, inbox: Path) -> int:
+    """Run the demo city's consolidation once, its data under ``directory``; the exit code."""
+    from nianbao.jobs import run_job
+    from nianbao.office import Office
+    from nianbao.settings import Settings
+
+    settings = Settings(
+        config=str(config_path),
+        inbox=str(inbox),
+        db=f"sqlite:///{(directory / 'nianbao.db').resolve()}",
+        out=str(directory / "out"),
+        outbox=str(directory / "outbox"),
     )
-    _run_flow(settings, None)
+    return run_job(settings, Office(directory.resolve()), None)
 
 
 def _demo_city(directory: Path) -> None:
@@ -360,7 +350,7 @@ def _demo_city(directory: Path) -> None:
             build_demo_city(directory)
     city = load_county(config_path)
     console.print(f"演示市：{city.county_name}，{len(city.townships)} 个县，收件箱（各县上报报表）{inbox.resolve()}")
-    _run_demo(directory, config_path, inbox)
+    raise typer.Exit(_run_demo(directory, config_path, inbox))
 
 
 def main() -> None:

@@ -40,6 +40,20 @@ def is_return_name(name: str) -> bool:
     return not _SKIP.search(name) and name.lower().endswith(RETURN_SUFFIXES + OTHER_SUFFIXES)
 
 
+class InboxMissing(FileNotFoundError):
+    """The inbox folder does not exist: nothing is consolidated or published (message in Chinese)."""
+
+
+def check_inbox(inbox: str) -> None:
+    """Raise :class:`InboxMissing` unless ``inbox`` exists (a missing inbox is a mistake in the
+    settings, not an empty season: publishing "0 received" over the master would mislead)."""
+    fs, root = fsspec.core.url_to_fs(inbox)
+    if not fs.exists(root):
+        raise InboxMissing(
+            f"收件箱不存在：{inbox}。请检查设置文件中的 inbox（或 --inbox），或新建该文件夹；本次未汇总，也未发布任何文件",
+        )
+
+
 def list_returns(inbox: str) -> list[InboxFile]:
     """Every candidate return below ``inbox``, oldest first (so a resubmission is seen last)."""
     fs, root = fsspec.core.url_to_fs(inbox)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from nianbao.consolidate import Consolidation, Decision, FileStatus, TownshipStatus, consolidate, local_naive
-from nianbao.inbox import InboxFile, list_returns, local_copy, sha256_of
+from nianbao.inbox import InboxFile, check_inbox, list_returns, local_copy, sha256_of
 from nianbao.runlock import run_lock
 from nianbao.store import Recorded, Store, open_store
 from nianbao.validate import check_file, internal_finding, mask_report
@@ -90,6 +90,8 @@ class RunResult:
     accepted: int = 0
     rejected: int = 0
     consolidation: Consolidation | None = None
+    reviews: "FileReviews | None" = None  # 审核意见 saved in the master workbook file, stored by this run
+    usual_master: Path | None = None  # the usual name; differs from ``master`` when that was locked
 
 
 def now_local() -> datetime:
@@ -102,7 +104,11 @@ def batches(items: Sequence, size: int) -> Iterator[Sequence]:
         yield items[start : start + size]
 
 
-def extract(inbox: str) -> list[InboxFile]:
+def extract(inbox: str, *, required: bool = False) -> list[InboxFile]:
+    """The returns in the inbox. ``required``: a missing inbox raises :class:`InboxMissing`
+    (a run publishes nothing from it); the add-in's refresh reads the database without one."""
+    if required:
+        check_inbox(inbox)
     return list_returns(inbox)
 
 
@@ -189,6 +195,8 @@ def consolidate_period(
 
 
 def publish_master(c: Consolidation, path: Path) -> Path:
+    """The master workbook at ``path``, or beside it under a time-stamped name when ``path`` is
+    open (locked) in Excel or WPS on Windows (see :func:`nianbao.workbooks.master.write_master`)."""
     return write_master(c, path)
 
 
@@ -299,35 +307,53 @@ def clean_stale_temp(*folders: Path | str) -> int:
     return removed
 
 
-def ingest(store: Store, county: CountyConfig, files: Sequence[InboxFile], batch_size: int) -> list[Stored]:
-    """Validate and record, in batches, the files whose content the store has not seen."""
+def ingest(
+    store: Store, county: CountyConfig, files: Sequence[InboxFile], batch_size: int,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[Stored]:
+    """Validate and record, in batches, the files whose content the store has not seen;
+    ``on_batch`` is told how many files each batch held (a progress bar)."""
     known = store.known()
     stored: list[Stored] = []
     for batch in batches(files, batch_size):
         stored += store_files(store, validate_files(batch, county, known))
+        if on_batch:
+            on_batch(len(batch))
     return stored
 
 
 def run_once(
-    settings: Settings, period: str | None = None, as_of: datetime | None = None, *, master_file: bool = True
+    settings: Settings, period: str | None = None, as_of: datetime | None = None, *, master_file: bool = True,
+    on_start: Callable[[int], None] | None = None, on_batch: Callable[[int], None] | None = None,
 ) -> RunResult:
-    """The whole job without Prefect: used by the add-in and as the benchmark's baseline.
+    """The whole job without Prefect: ``nianbao run`` without a Prefect server, the add-in,
+    and the benchmark's baseline. ``on_start`` is told how many files the inbox holds and
+    ``on_batch`` how many each batch held (a progress bar).
 
     ``master_file=False`` leaves the master workbook file alone (the add-in refreshes the
-    book open in Excel instead; the file may be that very book, locked by Excel).
+    book open in Excel instead, and stores the 审核意见 typed in it itself); otherwise the
+    审核意见 saved in the master workbook file are stored first (:func:`take_file_reviews`).
     """
     county = load_county(settings.config)
     period = period or county.latest_period
+    as_of = as_of or now_local()
     clean_stale_temp(settings.outbox, settings.master_path(county, period).parent)
     store = open_store(settings.db)
     try:
         with run_lock(store, county.county_code, period, purpose="汇总"):
-            files = extract(settings.inbox)
-            stored = ingest(store, county, files, settings.batch_size)
-            c = consolidate_period(store, county, period, as_of or now_local(), files)
-            master = publish_master(c, settings.master_path(county, period)) if master_file else None
-            result = RunResult(period, master, consolidation=c)
-            result.receipts = publish_receipts(store, county, Path(settings.outbox), files)
+            files = extract(settings.inbox, required=master_file)
+            if on_start:
+                on_start(len(files))
+            stored = ingest(store, county, files, settings.batch_size, on_batch)
+            c = consolidate_period(store, county, period, as_of, files)
+            master, reviews = None, FileReviews()
+            if master_file:
+                path = settings.master_path(county, period)
+                reviews = take_file_reviews(store, county, c, path, files, Path(settings.outbox), as_of)
+                c = reviews.consolidation or c
+                master = publish_master(c, path)
+            result = RunResult(period, master, consolidation=c, reviews=reviews, usual_master=settings.master_path(county, period))
+            result.receipts = publish_receipts(store, county, Path(settings.outbox), files) + reviews.receipts
             return summarize(result, files, stored)
     finally:
         store.close()
@@ -519,3 +545,39 @@ def _refresh_locked(
         c = consolidate_period(store, county, period, at, files)
         receipts = publish_decision_receipts(store, county, period, outcome.stored, Path(settings.outbox))
     return Refreshed(c, pending, run, outcome, receipts)
+
+
+# --- 审核意见 saved in the master workbook file (Excel without the add-in, WPS, LibreOffice) -------
+
+
+@dataclass
+class FileReviews:
+    """What :func:`take_file_reviews` did with the entries saved in the master workbook file."""
+
+    outcome: ReviewOutcome = field(default_factory=lambda: ReviewOutcome())
+    by: str = ""
+    at: datetime | None = None
+    consolidation: Consolidation | None = None  # consolidated again after a decision was stored
+    receipts: list[Path] = field(default_factory=list)  # receipts rewritten for the decisions
+
+
+def take_file_reviews(
+    store: Store, county: CountyConfig, c: Consolidation, path: Path, files: Sequence[InboxFile], outbox: Path, as_of: datetime
+) -> FileReviews:
+    """Store the 审核意见 county staff typed into the master workbook file and saved, exactly as
+    the add-in's button stores them (:func:`store_reviews`): who is the file's last-modified-by,
+    when is its saved time. After a decision is stored the period is consolidated again and the
+    township's receipt rewritten to say why."""
+    from nianbao.workbooks.master import read_master_reviews, saved_by
+
+    if not path.exists():
+        return FileReviews()
+    reviews = read_master_reviews(path)
+    if not reviews:
+        return FileReviews()
+    by, at = saved_by(path)
+    out = FileReviews(store_reviews(store, c, reviews, by=by, at=at), by, at)
+    if out.outcome.stored:
+        out.consolidation = consolidate_period(store, county, c.period, as_of, files)
+        out.receipts = publish_decision_receipts(store, county, c.period, out.outcome.stored, outbox)
+    return out

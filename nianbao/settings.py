@@ -63,7 +63,8 @@ def user_settings_file() -> Path:
 
 def settings_file(near: Path | None = None, env: Mapping[str, str] | None = None) -> Path | None:
     """The settings file to use: ``$NIANBAO_SETTINGS``, else ``nianbao.toml`` in the folder
-    ``near`` (the master workbook's folder), else :func:`user_settings_file`; None if none exists."""
+    ``near`` (the master workbook's folder) or the folder above it, else
+    :func:`user_settings_file`; None if none exists."""
     env = os.environ if env is None else env
     named = env.get(SETTINGS_PATH_ENV, "").strip()
     if named:
@@ -71,7 +72,8 @@ def settings_file(near: Path | None = None, env: Mapping[str, str] | None = None
         if not path.is_file():
             raise SettingsError(f"环境变量 {SETTINGS_PATH_ENV} 指向的设置文件不存在：{path}（应为 {SETTINGS_FILE} 文件的完整路径）")
         return path
-    candidates = ([Path(near) / SETTINGS_FILE] if near is not None else []) + [user_settings_file()]
+    # An office folder made by ``nianbao init`` keeps the master workbook in out/: look one up too.
+    candidates = ([Path(near) / SETTINGS_FILE, Path(near).parent / SETTINGS_FILE] if near is not None else []) + [user_settings_file()]
     return next((p for p in candidates if p.is_file()), None)
 
 

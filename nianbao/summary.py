@@ -43,4 +43,26 @@ def summary_markdown(c: Consolidation, result: "RunResult") -> str:
         f"- 审核问题 {len(c.findings)} 条",
         f"- 汇总表：`{result.master}`",
     ]
+    lines += [f"- {note}" for note in run_notes(result)]
     return "\n".join(lines)
+
+
+def run_notes(result: "RunResult") -> list[str]:
+    """What a run did beyond the usual: a locked master workbook written beside, and the
+    审核意见 saved in the master workbook file that were stored or refused."""
+    notes = []
+    if result.master is not None and result.usual_master is not None and result.master.name != result.usual_master.name:
+        notes.append(
+            f"汇总工作簿「{result.usual_master.name}」正被打开（Excel 或 WPS），无法覆盖；本次结果写在旁边的「{result.master.name}」。"
+            "关闭后，下一次运行会重新写入原文件名"
+        )
+    reviews = result.reviews
+    if reviews is not None and reviews.outcome.stored:
+        taken = "；".join(f"{d.township_name} {d.decision}" + (f"（{d.reason}）" if d.reason else "") for d in reviews.outcome.stored)
+        notes.append(
+            f"已保存汇总工作簿中填写的审核意见 {len(reviews.outcome.stored)} 条（填写人 {reviews.by}，保存于 {reviews.at:%Y-%m-%d %H:%M}），"
+            f"并更新了回执：{taken}"
+        )
+    if reviews is not None and reviews.outcome.refused:
+        notes.append(f"汇总工作簿中有 {len(reviews.outcome.refused)} 条审核意见未保存：" + "；".join(reviews.outcome.refused))
+    return notes

@@ -8,8 +8,11 @@ Two guarantees:
 
 * **Atomic.** The workbook is saved to a temporary file next to the target and moved over it
   with ``os.replace`` only once it is complete; on any failure the temporary file is removed
-  and the previous master workbook is left as it was. (If the target is open in Excel on
-  Windows the move fails with PermissionError and the old file stays.)
+  and the previous master workbook is left as it was.
+* **A locked target is written beside.** On Windows a workbook open in Excel or WPS cannot be
+  replaced (PermissionError): the new workbook is then saved next to it under a time-stamped
+  name (:func:`aside_name`) and the open one is left alone; the next run writes the usual name
+  again. The 审核意见 saved in the open file are read before either write, so none is lost.
 * **County staff's review entries survive.** Before writing over an existing master workbook,
   its 审核意见/审核理由 cells are read back through the defined names (``NB_STATUS``,
   ``NB_REVIEW_DECISION``, ``NB_REVIEW_REASON`` and the row's file columns), matched by
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from copy import copy
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -75,8 +79,40 @@ def write_master(c: Consolidation, path: Path | str) -> Path:
         sheets = with_reviews(sheets, read_master_reviews(path))
     wb = build_workbook(sheets)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_atomically(wb, path)
+    try:
+        save_atomically(wb, path)
+    except PermissionError:  # open in Excel or WPS on Windows
+        aside = path.with_name(aside_name(path, datetime.now()))
+        save_atomically(wb, aside)
+        return aside
     return path
+
+
+def aside_name(path: Path, at: datetime) -> str:
+    """The name a master workbook is published under while ``path`` is locked."""
+    return f"{path.stem}_{at:%Y%m%d-%H%M%S}{path.suffix}"
+
+
+def is_aside(published: Path, usual: Path) -> bool:
+    """True when ``published`` is a time-stamped copy written because ``usual`` was locked."""
+    return Path(published).name != Path(usual).name
+
+
+def saved_by(path: Path | str) -> tuple[str, datetime]:
+    """Who last saved the workbook file and when (Beijing time, naive), from its document
+    properties as Excel, WPS and LibreOffice write them; the file's modified time if absent."""
+    from nianbao.consolidate import local_naive
+
+    wb = load_workbook(path, read_only=True)
+    props = wb.properties
+    wb.close()
+    by = (props.lastModifiedBy or "").strip() or "（文件未记录修改人）"
+    at = props.modified
+    if at is None:
+        at = datetime.fromtimestamp(Path(path).stat().st_mtime, tz=timezone.utc)
+    elif at.tzinfo is None:  # the OOXML core properties are in UTC
+        at = at.replace(tzinfo=timezone.utc)
+    return by, local_naive(at)
 
 
 def build_workbook(sheets: Sequence[SheetData]) -> Workbook:

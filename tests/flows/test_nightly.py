@@ -222,16 +222,27 @@ def test_cli_run_prints_where_the_results_are(demo):
     assert bad.exit_code == 2 and "找不到县配置文件" in bad.output
 
 
-def test_cli_demo_builds_once_and_reruns_without_duplicates(tmp_path):
+def test_cli_demo_builds_once_and_reruns_without_duplicates(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from nianbao.cli import app
     from nianbao.store import open_store
 
-    first = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path / "demo")])
+    first = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path / "demo")], terminal_width=200)
     assert first.exit_code == 0, first.output
     assert "新文件 36 个" in first.output and "汇总工作簿" in first.output
     assert len(list((tmp_path / "demo" / "outbox").iterdir())) == 35
+    assert (tmp_path / "demo" / "nianbao.toml").is_file() and (tmp_path / "demo" / "使用说明.txt").is_file()
+
+    # cd demo && nianbao run: the demo folder's own settings, data and figures
+    monkeypatch.chdir(tmp_path / "demo")
+    monkeypatch.delenv("NIANBAO_SETTINGS", raising=False)
+    in_folder = CliRunner().invoke(app, ["run"], terminal_width=200)
+    assert in_folder.exit_code == 0, in_folder.output
+    status = next(line for line in first.output.splitlines() if line.startswith("应报"))
+    assert status in in_folder.output and "未报 1" in status
+    assert "回执 35 份（本次新增 0 份）" in in_folder.output
+    assert str((tmp_path / "demo" / "out").resolve()) in in_folder.output
 
     again = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path / "demo")])
     assert again.exit_code == 0, again.output
