@@ -139,7 +139,7 @@ def template(
     if unit is None:
         examples = "、".join(f"{t.code} {t.name}" for t in county.townships[:3])
         fail(f"找不到乡镇代码「{township}」：{county.county_name}的县配置中没有这个乡镇（例如：{examples}）")
-    path = write_template(out or Path(template_filename(unit, period)), unit, period)
+    path = write_template(out or Path(template_filename(unit, period)), unit, period, yoy_threshold=county.yoy_threshold)
     console.print(f"已生成{unit.name}（{unit.code}）{period}年报模板：{escape(str(path))}", soft_wrap=True)
 
 

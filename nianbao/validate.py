@@ -15,6 +15,7 @@ from nianbao.schemas.findings import Report, error
 from nianbao.schemas.models import TownshipReturn
 from nianbao.schemas.parse import build_return
 from nianbao.schemas.rules import RuleContext, run_rules
+from nianbao.workbooks.layout import CellMap
 from nianbao.workbooks.reader import RawReturn, ReturnReadError, read_return
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ class Checked:
 
     report: Report
     ret: TownshipReturn | None = None
+    cells: CellMap | None = None  # where each value was read (lineage), when the file was readable
 
 
 def unreadable(name: str, code: str, message: str, sheet: str | None = None) -> Checked:
@@ -46,8 +48,8 @@ def check_file(path: Path | str, *, period: str | None = None, county: CountyCon
 
 
 def check_raw(raw: RawReturn, *, name: str, period: str | None = None, county: CountyConfig | None = None) -> Checked:
-    ret, cell_findings = build_return(raw.cover, raw.summary, raw.roster, raw.ledger)
+    ret, cell_findings = build_return(raw.cover, raw.summary, raw.roster, raw.ledger, raw.notes)
     ctx = RuleContext(period=period, county=county)
     findings = [raw.cells.place(f) for f in (*cell_findings, *run_rules(ret, ctx))]
     report = Report(file=name, township=ret.cover.township_code, period=ret.cover.period, findings=findings)
-    return Checked(report, ret)
+    return Checked(report, ret, raw.cells)

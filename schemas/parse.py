@@ -15,7 +15,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from nianbao.schemas.coerce import is_blank
 from nianbao.schemas.findings import Finding, error
-from nianbao.schemas.models import Cover, FieldSpec, LedgerRow, RosterRow, Summary, TownshipReturn, field_specs
+from nianbao.schemas.models import Cover, FieldSpec, LedgerRow, Notes, RosterRow, Summary, TownshipReturn, field_specs
 from nianbao.schemas.privacy import mask_value
 
 Raw = Mapping[str, Any]
@@ -103,12 +103,15 @@ def _rows(model: type[BaseModel], rows: Sequence[Raw], sheet: str, findings: lis
     return out
 
 
-def build_return(cover: Raw, summary: Raw, roster: Sequence[Raw], ledger: Sequence[Raw]) -> tuple[TownshipReturn, list[Finding]]:
+def build_return(
+    cover: Raw, summary: Raw, roster: Sequence[Raw], ledger: Sequence[Raw], notes: Raw | None = None
+) -> tuple[TownshipReturn, list[Finding]]:
     findings: list[Finding] = []
     ret = TownshipReturn(
         cover=_one(Cover, cover, "cover", findings),
         summary=_one(Summary, summary, "summary", findings),
         roster=_rows(RosterRow, roster, "roster", findings),
         ledger=_rows(LedgerRow, ledger, "ledger", findings),
+        notes=_one(Notes, notes or {}, "notes", findings),
     )
     return ret, findings

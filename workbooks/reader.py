@@ -68,6 +68,7 @@ class RawReturn:
     roster: list[dict[str, object]]
     ledger: list[dict[str, object]]
     cells: L.CellMap = field(repr=False)
+    notes: dict[str, object] = field(default_factory=dict)  # indicator code -> 情况说明 as typed
 
     @property
     def township_code(self) -> str | None:
@@ -76,8 +77,11 @@ class RawReturn:
         return str(code).strip() if not is_blank(code) else self.meta.get("township_code")
 
     def values(self) -> dict:
-        """The raw values in the shape :func:`nianbao.workbooks.sample.sample_return` produces."""
-        return {"cover": self.cover, "summary": self.summary, "roster": self.roster, "ledger": self.ledger}
+        """The raw values in the shape :func:`nianbao.workbooks.sample.sample_return` produces
+        (``notes`` only when a 情况说明 is filled)."""
+        out = {"cover": self.cover, "summary": self.summary, "roster": self.roster, "ledger": self.ledger}
+        filled = {code: note for code, note in self.notes.items() if not is_blank(note)}
+        return out | ({"notes": filled} if filled else {})
 
 
 # --------------------------------------------------------------------------------------------
@@ -263,6 +267,25 @@ def _locate_summary(grid: _Grid, names: dict[str, L.Ref], problems: _Problems) -
         found = rows_of.get(rate.code, [])
         cells[rate.code] = (sheet, found[0] if len(found) == 1 else L.SUMMARY_ROW_OF[rate.code], value_col)
     return cells
+
+
+def _locate_notes(grid: _Grid, names: dict[str, L.Ref], values: dict[str, L.Position]) -> dict[str, L.Position]:
+    """Indicator code -> its 情况说明 cell: on the indicator's row, in the column the defined
+    names ``NB_NOTE_<code>`` give when one of them sits on its indicator's row, else the one
+    under the 情况说明 header. None of them (an older layout, a tool that dropped the column):
+    no notes, which is not an error: a 情况说明 is optional."""
+    col = None
+    for code, (_, row, _) in values.items():
+        ref = _name_ref(names, L.note_name(code), grid.name)
+        if ref is not None and ref.row == row:
+            col = ref.col
+            break
+    if col is None:
+        found = [cols[L.NOTE_HEADER] for _, cols in _header_rows(grid, L.NOTE_HEADER)]
+        col = found[0] if len(found) == 1 else None
+    if col is None:
+        return {}
+    return {ind.code: (grid.name, values[ind.code][1], col) for ind in INDICATORS if ind.code in values}
 
 
 def _columns_from_names(grid: _Grid, names: dict[str, L.Ref]) -> tuple[int, int] | None:
@@ -478,6 +501,8 @@ def _read(path: Path, book: CalamineWorkbook, package: _Package) -> RawReturn:
 
     cover = _values(grids[L.SHEET_COVER], cover_cells, package)
     summary = _values(grids[L.SHEET_SUMMARY], {i.code: summary_cells[i.code] for i in INDICATORS}, package)
+    note_cells = _locate_notes(grids[L.SHEET_SUMMARY], names, {i.code: summary_cells[i.code] for i in INDICATORS})
+    notes = {code: grids[L.SHEET_SUMMARY].get(r, c) for code, (_, r, c) in note_cells.items()}
     data: dict[str, list[dict]] = {}
     placements: dict[str, L.TablePlacement] = {}
     for table in L.DETAIL_TABLES:
@@ -489,5 +514,5 @@ def _read(path: Path, book: CalamineWorkbook, package: _Package) -> RawReturn:
             rows[numbers.index(r)][fields[c]] = formula
         data[table.key] = rows
         placements[table.key] = L.TablePlacement(grid.name, columns, numbers, header_row + 1)
-    cells = L.CellMap(cover_cells, summary_cells, placements)
-    return RawReturn(path, meta, cover, summary, data["roster"], data["ledger"], cells)
+    cells = L.CellMap(cover_cells, summary_cells, placements, note_cells)
+    return RawReturn(path, meta, cover, summary, data["roster"], data["ledger"], cells, notes)

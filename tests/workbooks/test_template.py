@@ -38,6 +38,8 @@ def _expected_inputs() -> list[tuple[str, str, str]]:
     rows = [(L.SHEET_COVER, f"B{L.COVER_FIRST_ROW + i}", f"NB_COVER_{s.name}") for i, s in enumerate(field_specs(Cover))]
     value = L.col_letter(L.SUMMARY_COL["value"])
     rows += [(L.SHEET_SUMMARY, f"{value}{r.row}", f"NB_{r.code}") for r in L.SUMMARY_ROWS if r.kind == "indicator"]
+    note = L.col_letter(L.SUMMARY_COL["note"])
+    rows += [(L.SHEET_SUMMARY, f"{note}{r.row}", L.note_name(r.code)) for r in L.SUMMARY_ROWS if r.kind == "indicator"]
     return rows
 
 
@@ -101,7 +103,7 @@ def test_defined_names_match_layout(book):
         ref = L.Ref.parse(names[table.range_name])
         assert (ref.sheet, ref.row, ref.last_row) == (table.sheet, table.header_row + 1, table.header_row + table.capacity)
         assert (ref.col, ref.last_col) == (1, len(field_specs(table.model)))
-    assert len(names) == len(field_specs(Cover)) + len(INDICATORS) + len(L.DETAIL_TABLES)
+    assert len(names) == len(field_specs(Cover)) + 2 * len(INDICATORS) + len(L.DETAIL_TABLES)  # value + 情况说明
 
 
 def test_names_sit_next_to_their_anchor(book):
