@@ -160,8 +160,10 @@ def _settings(config: Path | None, inbox: str | None, db: str | None, out: str |
 
 
 def _run_flow(settings, period: str | None) -> None:
+    from rich.markup import escape
+
     from nianbao.console import console
-    from nianbao.summary import status_line
+    from nianbao.summary import changes_line, status_line
     from nianbao.schemas.county import ConfigError, load_county
 
     try:  # a broken config is the user's to fix: say so plainly, before Prefect starts
@@ -181,6 +183,7 @@ def _run_flow(settings, period: str | None) -> None:
         show_progress=True,
     )
     console.print(f"[bold]{status_line(result.consolidation)}[/]")
+    console.print(f"变动：{escape(changes_line(result.consolidation))}", soft_wrap=True)
     console.print(f"本次收到文件 {result.seen} 个，新文件 {result.new} 个（接收 {result.accepted}，退回 {result.rejected}）")
     console.print(f"汇总工作簿：[cyan]{Path(result.master).resolve()}[/]")
     console.print(f"回执（{len(result.receipts)} 份）：[cyan]{Path(settings.outbox).resolve()}[/]")
@@ -226,6 +229,47 @@ def serve(
     params = {"period": period, "config": str(Path(s.config).resolve()), "inbox": s.inbox, "db": s.db, "out": s.out, "outbox": s.outbox}
     typer.echo(f"每晚汇总已注册：{cron}（{timezone}），收件箱 {s.inbox}。在 Prefect 界面查看运行情况。")
     nightly.serve(name="nianbao-nightly", schedules=[Cron(cron, timezone=timezone)], parameters=params)
+
+
+def _consolidated(settings, period: str | None):
+    """The period's consolidation from the store, read only: no run or publish is recorded."""
+    from nianbao.console import console
+    from nianbao.consolidate import consolidate
+    from nianbao.pipeline import now_local
+    from nianbao.schemas.county import ConfigError, load_county
+    from nianbao.store import open_store
+    from nianbao.workbooks.template import county_period
+
+    try:
+        county = load_county(settings.config)
+        period = county_period(county, period)
+    except (ConfigError, ValueError) as exc:
+        console.print(f"[red]错误：[/]{exc}")
+        raise typer.Exit(2)
+    store = open_store(settings.db)
+    try:
+        return consolidate(county, store.load_inputs(period), now_local())
+    finally:
+        store.close()
+
+
+@app.command()
+def trace(
+    indicator: str = typer.Argument(..., metavar="指标代码", help="指标或比率的代码（如 A07、R02）或指标名称"),
+    period: PeriodOpt = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """追溯一个数字：全县合计 = 各乡镇之和，每个乡镇来自哪个文件的哪个单元格；比率追溯到分子和分母。"""
+    from nianbao.lineage import resolve, trace_lines
+
+    code = resolve(indicator)
+    if code is None:
+        typer.echo(f"错误：找不到指标「{indicator}」；请写指标代码（如 A07、R02）或完整的指标名称", err=True)
+        raise typer.Exit(2)
+    c = _consolidated(_settings(config, None, db, None, None), period)
+    for line in trace_lines(c, code):
+        typer.echo(line)
 
 
 @app.command()

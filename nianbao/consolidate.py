@@ -24,10 +24,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from nianbao.lineage import SOURCE_COLUMNS, build_sources
 from nianbao.schemas.county import CountyConfig
 from nianbao.schemas.findings import Finding, Severity, warning
 from nianbao.schemas.indicators import BY_CODE, INDICATORS, MONEY_UNIT, RATES
@@ -76,6 +78,7 @@ FINDING_COLUMNS: tuple[str, ...] = (
 )
 UNIT_COLUMNS: tuple[str, ...] = ("township_code", "submission_id", "row", "uscc", "name")
 DECISION_COLUMNS: tuple[str, ...] = ("township_code", "decision", "reason", "decided_by", "decided_at")
+CELL_COLUMNS: tuple[str, ...] = ("township_code", "submission_id", "indicator", "sheet", "cell", "note")
 
 # Output frame columns.
 STATUS_COLUMNS: tuple[str, ...] = (
@@ -109,6 +112,8 @@ class Inputs:
     decisions: pd.DataFrame  # DECISION_COLUMNS: the latest county decision per township
     # FINDING_COLUMNS: files still in the inbox that name no township (unreadable, not a return)
     unidentified: pd.DataFrame = field(default_factory=lambda: empty_frame(FINDING_COLUMNS))
+    # CELL_COLUMNS: where each current value was read, and the 情况说明 beside it
+    cells: pd.DataFrame = field(default_factory=lambda: empty_frame(CELL_COLUMNS))
 
     @classmethod
     def empty(cls, period: str) -> "Inputs":
@@ -142,6 +147,9 @@ class Consolidation:
     timeliness: float = float("nan")  # 及时率 = 已报 / expected
     status_counts: Mapping[str, int] = field(default_factory=dict)  # 已报/逾期/退回/未报 -> count
     yoy_townships: int = 0  # townships in the like-for-like (同口径) year-on-year basis
+    # nianbao.lineage.SOURCE_COLUMNS: file, sheet and cell of every figure on 分乡镇
+    sources: pd.DataFrame = field(default_factory=lambda: empty_frame(SOURCE_COLUMNS))
+    changes: Any = None  # nianbao.changes.Changes since the previous publish, set by the pipeline
 
     def run_counts(self) -> dict[str, int]:
         """The counts recorded with a consolidation run (``Store.finish_run``)."""
@@ -468,4 +476,5 @@ def consolidate(config: CountyConfig, inputs: Inputs, as_of: datetime) -> Consol
         timeliness=timeliness,
         status_counts=status_counts,
         yoy_townships=basis,
+        sources=build_sources(inputs, current, names),
     )

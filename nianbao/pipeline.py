@@ -6,6 +6,7 @@ same ones. Only the edges touch the inbox, the database and Excel files.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from nianbao.changes import compare, snapshot
 from nianbao.consolidate import Consolidation, Decision, FileStatus, TownshipStatus, consolidate, local_naive
 from nianbao.inbox import InboxFile, list_returns, local_copy, sha256_of
 from nianbao.store import Recorded, Store, open_store
@@ -24,7 +26,7 @@ from nianbao.settings import Settings
 from nianbao.schemas.county import CountyConfig, load_county
 from nianbao.schemas.findings import Finding, Report
 from nianbao.schemas.models import Period, TownshipReturn
-from nianbao.workbooks.layout import a1
+from nianbao.workbooks.layout import CellMap, a1
 from nianbao.workbooks.master import write_master
 from nianbao.workbooks.master_layout import NB_STATUS, Review, kept_reviews, master_sheets, plain
 from nianbao.workbooks.receipt import ReceiptInfo, receipt_name, write_receipt
@@ -64,6 +66,7 @@ class Received:
     sha256: str
     report: Report
     ret: TownshipReturn | None
+    cells: CellMap | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,7 @@ def validate_files(files: Iterable[InboxFile], county: CountyConfig, known: set[
             if digest in known:
                 continue
             checked = check_file(path, county=county, name=file.name)
-        out.append(Received(file, digest, checked.report, checked.ret))
+        out.append(Received(file, digest, checked.report, checked.ret, checked.cells))
     return out
 
 
@@ -119,7 +122,7 @@ def store_files(store: Store, received: Sequence[Received]) -> list[Stored]:
     """Record a batch in one transaction."""
     recorded = store.record_many(
         [
-            (r.report, r.ret, dict(sha256=r.sha256, size=r.file.size, file_name=r.file.name, source=r.file.url, received_at=r.file.modified))
+            (r.report, r.ret, dict(sha256=r.sha256, size=r.file.size, file_name=r.file.name, source=r.file.url, received_at=r.file.modified, cells=r.cells))
             for r in received
         ]
     )
@@ -137,7 +140,15 @@ def consolidate_period(
     run_id = store.start_run(period, at=as_of)
     c = consolidate(county, store.load_inputs(period, sources=[f.url for f in inbox_files]), as_of)
     store.finish_run(run_id, c.run_counts())
-    return c
+    return with_changes(store, c)
+
+
+def with_changes(store: Store, c: Consolidation) -> Consolidation:
+    """``c`` with what changed since the period's previous publish; records ``c`` as the latest."""
+    now = snapshot(c)
+    changes = compare(store.last_publish(c.period), now)
+    store.save_publish(c.period, now, c.as_of)
+    return dataclasses.replace(c, changes=changes)
 
 
 def publish_master(c: Consolidation, path: Path) -> Path:

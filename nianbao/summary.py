@@ -21,6 +21,13 @@ def status_line(c: Consolidation) -> str:
     return f"应报 {len(c.status)} 个乡镇：" + "，".join(parts) + f"；报送率 {_pct(c.completeness)}，及时率 {_pct(c.timeliness)}"
 
 
+def changes_line(c: Consolidation) -> str:
+    """What changed since the previous publish, in one line (the same on the console and in Prefect)."""
+    from nianbao.changes import Changes
+
+    return (c.changes if c.changes is not None else Changes(None)).line()
+
+
 def findings_table(c: Consolidation) -> list[dict]:
     """Every finding as rows for a Prefect table artifact (messages are already masked)."""
     columns = ["township_name", "file_name", "severity", "code", "sheet", "cell", "message"]
@@ -35,6 +42,7 @@ def summary_markdown(c: Consolidation, result: "RunResult") -> str:
         "",
         f"- 数据截至：{c.as_of:%Y-%m-%d %H:%M}",
         f"- {status_line(c)}",
+        f"- 变动：{changes_line(c)}",
         f"- 本次收到文件 {result.seen} 个，其中新文件 {result.new} 个（接收 {result.accepted}，退回 {result.rejected}）",
         f"- 未报：{'、'.join(missing) or '无'}",
         f"- 退回：{'、'.join(sent_back) or '无'}",

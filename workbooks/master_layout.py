@@ -746,7 +746,11 @@ def _yoy_sheet(c: Consolidation, heading: str) -> SheetData:
 
 
 def master_sheets(c: Consolidation) -> list[SheetData]:
-    """The master workbook for one consolidation: 汇总, 分乡镇, 报送情况, 审核问题, 同比."""
+    """The master workbook for one consolidation: 汇总, 分乡镇, 报送情况, 审核问题, 同比,
+    then 统计综述, 变动情况 and 数据来源 (built in their own modules)."""
+    from nianbao.changes import changes_sheet
+    from nianbao.lineage import sources_sheet
+
     heading = Period(str(c.period)).label
     return [
         _summary_sheet(c, heading),
@@ -754,6 +758,8 @@ def master_sheets(c: Consolidation) -> list[SheetData]:
         _status_sheet(c, heading),
         _findings_sheet(c, heading),
         _yoy_sheet(c, heading),
+        changes_sheet(c, heading),
+        sources_sheet(c, heading),
     ]
 
 
