@@ -55,7 +55,7 @@ def publish(c: Consolidation, stored: list[Stored], county: CountyConfig, settin
     with WORK.stage("master"):
         result = RunResult(c.period, pipeline.publish_master(c, settings.master_path(county, c.period)), consolidation=c)
     with WORK.stage("receipts"):
-        result.receipts = pipeline.publish_receipts(stored, county, Path(settings.outbox))
+        result.receipts = pipeline.publish_receipts(stored, county, Path(settings.outbox), c)
     create_table_artifact(key=FINDINGS_ARTIFACT, table=findings_table(c), description=f"{c.county_name}{c.period} 审核问题")
     create_markdown_artifact(key=SUMMARY_ARTIFACT, markdown=summary_markdown(c, result), description=f"{c.county_name}{c.period} 汇总")
     return result

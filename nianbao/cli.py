@@ -272,22 +272,42 @@ def trace(
         typer.echo(line)
 
 
+@app.command("summary-text")
+def summary_text(
+    period: PeriodOpt = None,
+    out: Path | None = typer.Option(None, "-o", "--out", metavar="文件.docx", help="另存为 Word 文件（.docx）"),
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """按组织建设、集体协商、维权服务、帮扶救助、安全与竞赛、工会经费逐段写出全县统计综述（含同比和报送率）。"""
+    from nianbao.narrative import plain_text, write_docx
+
+    if out is not None and out.suffix.lower() != ".docx":
+        typer.echo(f"错误：输出文件「{out}」应以 .docx 结尾（Word 文件）", err=True)
+        raise typer.Exit(2)
+    c = _consolidated(_settings(config, None, db, None, None), period)
+    typer.echo(plain_text(c), nl=False)
+    if out is not None:
+        typer.echo(f"已保存 Word 文件：{write_docx(c, out)}")
+
+
 @app.command()
 def demo(
     directory: Path = typer.Option(Path("demo"), "--dir", metavar="文件夹", help="演示县的目录"),
 ) -> None:
     """生成演示县（配置、两年的报表，含错误、逾期、未报、重报）并运行一次汇总。"""
     from nianbao.console import console
-    from nianbao.demo import build_demo
+    from nianbao.demo import build_demo, move_later
     from nianbao.schemas.county import load_county
 
     config_path, inbox = directory / "county.toml", directory / "inbox"
+    plan = None
     if config_path.is_file() and inbox.is_dir():
         # Regenerated files would differ in their timestamps and count as resubmissions.
         console.print(f"演示县已存在，直接再运行一次汇总（已入库的文件不会重复入库）：{inbox.resolve()}")
     else:
         with console.status("正在生成演示县的报表……"):
-            build_demo(directory)
+            plan = build_demo(directory)
     county = load_county(config_path)
     console.print(f"演示县：{county.county_name}，{len(county.townships)} 个乡镇，收件箱 {inbox.resolve()}")
     settings = _settings(
@@ -298,6 +318,10 @@ def demo(
         str(directory / "outbox"),
     )
     _run_flow(settings, None)
+    if plan is not None and plan.later:
+        moved = move_later(plan, county.latest_period)
+        console.print(f"\n收到更正后的报表 {len(moved)} 份（{'、'.join(p.name for p in moved)}），再次汇总，见「变动情况」表：", soft_wrap=True)
+        _run_flow(settings, None)
 
 
 def main() -> None:

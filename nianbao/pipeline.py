@@ -155,8 +155,12 @@ def publish_master(c: Consolidation, path: Path) -> Path:
     return write_master(c, path)
 
 
-def publish_receipts(stored: Iterable[Stored], county: CountyConfig, outbox: Path) -> list[Path]:
-    """One receipt per township and period for what it sent in this run (the latest file wins)."""
+def publish_receipts(stored: Iterable[Stored], county: CountyConfig, outbox: Path, c: Consolidation | None = None) -> list[Path]:
+    """One receipt per township and period for what it sent in this run (the latest file wins).
+
+    With the run's consolidation ``c``, a receipt also carries the county's warnings about that
+    file (outliers across townships), marked 已说明 where the township explained them.
+    """
     latest: dict[str, Stored] = {}
     for s in stored:
         if s.recorded.already_known:
@@ -164,7 +168,25 @@ def publish_receipts(stored: Iterable[Stored], county: CountyConfig, outbox: Pat
         key = f"{s.report.township}_{s.report.period}" if s.report.township else f"未识别_{Path(s.file.name).stem}"
         if key not in latest or latest[key].file.modified <= s.file.modified:
             latest[key] = s
-    return [write_township_receipt(s.file, s.sha256, s.report, county, outbox, key) for key, s in sorted(latest.items())]
+    return [
+        write_township_receipt(s.file, s.sha256, with_county_findings(s.report, c), county, outbox, key)
+        for key, s in sorted(latest.items())
+    ]
+
+
+def with_county_findings(report: Report, c: Consolidation | None) -> Report:
+    """``report`` plus the consolidation's explainable warnings about the same file of the same period."""
+    from nianbao.outliers import EXPLAINABLE
+
+    if c is None or report.period != c.period or not report.township:
+        return report
+    f = c.findings
+    mine = f[(f["township_code"] == report.township) & (f["file_name"] == report.file) & f["code"].isin(EXPLAINABLE)]
+    extra = [
+        Finding(**{k: (plain(r.get(k)) or None) if k not in ("code", "severity", "message") else r[k] for k in Finding.model_fields})
+        for r in mine.to_dict("records")
+    ]
+    return report.model_copy(update={"findings": [*report.findings, *extra]}) if extra else report
 
 
 def write_township_receipt(
@@ -220,7 +242,7 @@ def run_once(
         c = consolidate_period(store, county, period, as_of or now_local(), files)
         master = publish_master(c, settings.master_path(county, period)) if master_file else None
         result = RunResult(period, master, consolidation=c)
-        result.receipts = publish_receipts(stored, county, Path(settings.outbox))
+        result.receipts = publish_receipts(stored, county, Path(settings.outbox), c)
         return summarize(result, files, stored)
     finally:
         store.close()

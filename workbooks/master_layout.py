@@ -111,6 +111,7 @@ STYLES: dict[str, CellStyle] = {
     "total": CellStyle(bold=True, fill="FFF2CC", border=True),
     "flag": CellStyle(fill="FCE4D6", border=True),
     "review": CellStyle(fill="FFFFE0", border=True, locked=False),
+    "para": CellStyle(wrap=True, align="left"),  # a paragraph of prose (统计综述)
 }
 
 
@@ -140,7 +141,7 @@ class Column:
 @dataclass(frozen=True)
 class Row:
     values: tuple[Any, ...]
-    role: str = "body"  # body | section | total | flag
+    role: str = "body"  # body | section | total | flag | para
     formats: tuple[str | None, ...] | None = None  # per cell; None = the column's format
 
 
@@ -659,6 +660,9 @@ def _severity(value: Any) -> str:
 
 
 def _findings_sheet(c: Consolidation, heading: str) -> SheetData:
+    from nianbao.lineage import neutral
+    from nianbao.outliers import EXPLAINABLE, EXPLAINED, OPEN
+
     columns = (
         _code("township_code", "乡镇代码"),
         Column("township_name", "乡镇名称", 12),
@@ -669,12 +673,20 @@ def _findings_sheet(c: Consolidation, heading: str) -> SheetData:
         Column("cell", "单元格", 8),
         Column("field", "字段", 16),
         Column("message", "问题说明", 70),
+        Column("state", "处理情况", 8),
+        Column("note", "情况说明（乡镇填写）", 40),
     )
     rows = []
+    explained = 0
     for rec in c.findings.to_dict("records"):
-        values = [plain(rec.get(col.key)) for col in columns]
+        note = plain(rec.get("note")) or ""
+        explainable = str(plain(rec.get("code"))) in EXPLAINABLE
+        explained += bool(explainable and note)
+        values = [plain(rec.get(col.key)) for col in columns[:-2]]
         values[0] = normalize_code(values[0]) or None
+        values[2] = neutral(values[2])
         values[3] = _severity(rec.get("severity"))
+        values += [(EXPLAINED if note else OPEN) if explainable else None, neutral(note) or None]
         error = str(plain(rec.get("severity"))) == Severity.ERROR.value
         rows.append(Row(tuple(v if v != "" else None for v in values), "flag" if error else "body"))
     errors = sum(1 for r in rows if r.role == "flag")
@@ -686,6 +698,7 @@ def _findings_sheet(c: Consolidation, heading: str) -> SheetData:
             Info("问题总数", len(rows), FORMATS["number"]),
             Info(f"其中{SEVERITY_LABEL[Severity.ERROR]}", errors, FORMATS["number"]),
             Info(f"其中{SEVERITY_LABEL[Severity.WARNING]}", len(rows) - errors, FORMATS["number"]),
+            Info("其中已说明（不再需要核实）", explained, FORMATS["number"]),
         ),
         columns=columns,
         rows=tuple(rows),
@@ -750,6 +763,7 @@ def master_sheets(c: Consolidation) -> list[SheetData]:
     then 统计综述, 变动情况 and 数据来源 (built in their own modules)."""
     from nianbao.changes import changes_sheet
     from nianbao.lineage import sources_sheet
+    from nianbao.narrative import narrative_sheet
 
     heading = Period(str(c.period)).label
     return [
@@ -758,6 +772,7 @@ def master_sheets(c: Consolidation) -> list[SheetData]:
         _status_sheet(c, heading),
         _findings_sheet(c, heading),
         _yoy_sheet(c, heading),
+        narrative_sheet(c, heading),
         changes_sheet(c, heading),
         sources_sheet(c, heading),
     ]

@@ -369,6 +369,9 @@ def _table_rows(grid: _Grid, header_row: int, columns: dict[str, int]) -> tuple[
 _FORMULA = re.compile(rb"<f\b[^>]*?(?:/>|>(.*?)</f>)", re.S)
 _ANY_FORMULA = re.compile(rb"<f[ >/]")
 _CELL_REF = re.compile(rb'\br="([A-Z]+)(\d+)"')
+# A cached result is a non-empty <v>: openpyxl writes <v></v> for a formula it never
+# computed when lxml is installed (python-docx brings it), <v /> without.
+_CACHED = re.compile(rb"<v>[^<]")
 
 
 def _formulas_without_value(xml: bytes) -> dict[tuple[int, int], str]:
@@ -379,9 +382,13 @@ def _formulas_without_value(xml: bytes) -> dict[tuple[int, int], str]:
     for m in _FORMULA.finditer(xml):
         start = xml.rfind(b"<c ", 0, m.start())
         end = xml.find(b"</c>", m.end())
-        if start < 0 or b"<v>" in xml[m.end() : end if end >= 0 else len(xml)]:
+        end = end if end >= 0 else len(xml)
+        tag_end = xml.find(b">", start)
+        if start < 0 or _CACHED.search(xml, m.end(), end):
             continue
-        ref = _CELL_REF.search(xml, start, xml.find(b">", start))
+        if b't="str"' in xml[start:tag_end] and b"<v>" in xml[m.end() : end]:
+            continue  # a text formula whose cached result is ""
+        ref = _CELL_REF.search(xml, start, tag_end)
         if ref:
             text = (m.group(1) or b"").decode("utf-8", "replace")
             found[(int(ref.group(2)), L.col_index(ref.group(1).decode()))] = "=" + _xml_unescape(text)

@@ -23,6 +23,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.cell import range_boundaries
 
+from nianbao.lineage import neutral
 from nianbao.schemas.findings import SEVERITY_LABEL, Report, Severity
 from nianbao.schemas.models import LedgerRow, field_specs
 from nianbao.schemas.privacy import mask_id, mask_name
@@ -128,6 +129,9 @@ def _receipt_sheet(wb: Workbook, report: Report, info: ReceiptInfo) -> None:
         ("错误数", len(report.errors)),
         ("提示数", len(report.warnings)),
     ]
+    explained = sum(1 for f in report.warnings if f.note)
+    if explained:
+        rows.append(("其中已说明", f"{explained}（已在“情况说明”中说明原因，不再需要核实）"))
     if info.decision:
         rows.append(("县总工会审核意见", f"{info.decision}{'：' + info.reason if info.reason else ''}"))
     for label, value in rows:
@@ -148,7 +152,8 @@ def _receipt_sheet(wb: Workbook, report: Report, info: ReceiptInfo) -> None:
         cell.font = Font(bold=True)
         cell.fill = HEADER
     for n, f in enumerate(report.findings, 1):
-        ws.append([n, SEVERITY_LABEL[f.severity], f.sheet or "", f.cell or "", f.message])
+        message = f"{f.message}\n【已说明】{f.note}" if f.note else f.message
+        ws.append([n, SEVERITY_LABEL[f.severity], f.sheet or "", f.cell or "", neutral(message)])
         ws.cell(ws.max_row, 5).alignment = Alignment(wrap_text=True, vertical="top")
     for col, width in enumerate((22, 70, 16, 10, 70), 1):
         ws.column_dimensions[get_column_letter(col)].width = width

@@ -225,11 +225,15 @@ def test_cli_demo_builds_once_and_reruns_without_duplicates(tmp_path):
     first = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path / "demo")])
     assert first.exit_code == 0, first.output
     assert "新文件 36 个" in first.output and "汇总工作簿" in first.output
-    assert len(list((tmp_path / "demo" / "outbox").iterdir())) == 35
+    assert "变动：本报告期首次汇总发布" in first.output
+    # then the correction waiting in later/ arrives and the second publish says what it changed
+    assert "新文件 1 个" in first.output and "更正替换 1 个" in first.output and "全县合计变动 2 项" in first.output
+    assert len(list((tmp_path / "demo" / "outbox").iterdir())) == 35  # the correction's receipt replaces the first
 
     again = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path / "demo")])
     assert again.exit_code == 0, again.output
     assert "演示县已存在" in again.output and "新文件 0 个" in again.output
+    assert "没有变化" in again.output
     store = open_store(f"sqlite:///{tmp_path / 'demo' / 'nianbao.db'}")
-    assert len(store.submissions(PERIOD)) == 18  # 17 townships reported, one of them twice
+    assert len(store.submissions(PERIOD)) == 19  # 17 townships reported, two of them twice
     store.close()
