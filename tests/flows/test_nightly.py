@@ -237,3 +237,93 @@ def test_cli_demo_builds_once_and_reruns_without_duplicates(tmp_path):
     store = open_store(f"sqlite:///{tmp_path / 'demo' / 'nianbao.db'}")
     assert len(store.submissions(PERIOD)) == 19  # 17 townships reported, two of them twice
     store.close()
+
+
+# --- lineage, changes, outliers explained, the statistics paragraph ------------------------------
+
+
+def cli(*args: str):
+    from typer.testing import CliRunner
+
+    from nianbao.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_second_publish_shows_the_correction_and_everything_traces(demo, tmp_path):
+    import docx
+    from narrative_parse import check_against
+
+    from nianbao.narrative import paragraphs
+
+    plan, root = demo
+    first = run(root).consolidation
+    assert first.changes.first and first.changes.line() == "本报告期首次汇总发布，没有上次发布可比较"
+    (later,) = (root / "later").iterdir()
+    shutil.move(later, root / "inbox" / PERIOD / later.name)
+    c = run(root).consolidation
+
+    # 变动情况: the correction replaced 东关街道's return; its two changed figures, old -> new
+    (town,) = plan.corrected
+    ch = c.changes
+    assert [(r.township_code, r.kind) for r in ch.returns] == [(town, "更正替换")]
+    moved = {(f.township_code, f.code): (f.old, f.new) for f in ch.figures}
+    for code, added in {"E09": 200, "B01": 5}.items():
+        old, new = moved[(town, code)]
+        assert new - old == added and moved[("", code)] == (first.totals[code], c.totals[code])
+    assert len(moved) == 4 and not ch.late
+    wb = load_workbook(root / "out" / "清河县2025工会年报汇总.xlsx")
+    assert {"统计综述", "变动情况", "数据来源"} <= set(wb.sheetnames)
+    rows = [r for r in wb["变动情况"].iter_rows(values_only=True)]
+    assert rows[3][1] == ch.line() and "更正替换 1 个" in ch.line()
+    assert any(r[0] == "更正替换" and r[1] == town and "（更正）" in r[7] for r in rows)
+
+    # 数据来源 and nianbao trace: the county total is the sum of the townships' cells
+    src = c.sources[c.sources["indicator"] == "A07"]
+    assert len(src) == 16 and src["value"].sum() == c.totals["A07"]
+    assert set(src["sheet"]) == {"主要指标"} and set(src["cell"]) == {"D10"}
+    assert src["sha256"].str.len().eq(12).all()
+    out = cli("trace", "A07", "--period", PERIOD, "--config", str(root / "county.toml"), "--db", str(root / "nianbao.db"))
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert f"全县合计 {int(c.totals['A07']):,} 人，为 16 个乡镇之和" in lines[0]
+    assert sum("「主要指标」D10" in line for line in lines) == 16 and "与各乡镇之和一致" in lines[-1]
+    assert any("（更正）.xlsx" in line and town in line for line in lines)
+    rate = cli("trace", "入会率", "--config", str(root / "county.toml"), "--db", str(root / "nianbao.db"))
+    assert rate.exit_code == 0 and "【会员人数】合计 ÷ 【职工人数】合计" in rate.output
+    assert "分子：" in rate.output and "分母：" in rate.output and f"{c.rates['R02']:.1%}" in rate.output
+
+    # an outlier the township explained in 情况说明 shows as 已说明, on the sheet and in the receipt
+    (explained,) = plan.explained
+    f = c.findings
+    outliers = f[f["code"] == "county.outlier"]
+    about = outliers["message"].str.contains("【送温暖资金】")
+    mine = outliers[(outliers["township_code"] == explained) & about]
+    assert len(mine) == 1 and "送温暖" in mine["note"].iloc[0] and "稳健 z 值" in mine["message"].iloc[0]
+    assert (outliers[~about | (outliers["township_code"] != explained)]["note"] == "").all()
+    findings = list(wb["审核问题"].iter_rows(values_only=True))
+    assert any(r[0] == explained and r[4] == "county.outlier" and r[9] == "已说明" and "送温暖" in r[10] for r in findings)
+    receipt = next((root / "outbox").glob(f"{explained}_*"))
+    text = "\n".join(str(v) for row in load_workbook(receipt)["回执"].iter_rows(values_only=True) for v in row if v)
+    assert "【已说明】" in text and "其中已说明" in text
+
+    # the statistics paragraph: every number read back equals the consolidation's
+    out = cli("summary-text", "--config", str(root / "county.toml"), "--db", str(root / "nianbao.db"), "-o", str(tmp_path / "综述.docx"))
+    assert out.exit_code == 0, out.output
+    text, saved = out.output.split("已保存 Word 文件：")
+    assert saved.strip() == str(tmp_path / "综述.docx")
+    assert check_against(text, c) > 100
+    document = docx.Document(str(tmp_path / "综述.docx"))
+    texts = [p.text for p in document.paragraphs]
+    assert [s.heading for s in paragraphs(c)][1:] == ["一、组织建设", "二、集体协商", "三、维权服务", "四、帮扶救助", "五、安全与竞赛", "六、工会经费"]
+    for section in paragraphs(c):
+        assert section.heading in texts and section.text in texts
+    stamp = f"数据截至 {c.as_of:%Y-%m-%d %H:%M}"
+    assert stamp in texts
+    check_against("\n".join(t for t in texts if t != stamp), c)
+    sheet = [r[0] for r in wb["统计综述"].iter_rows(values_only=True) if r[0] and r[0] != stamp]
+    check_against("\n".join(sheet), c)
+
+    # nothing new: one line saying so
+    third = run(root).consolidation
+    assert third.changes.empty and third.changes.line().endswith("没有变化")
