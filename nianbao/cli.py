@@ -255,12 +255,12 @@ def _consolidated(settings, period: str | None):
 
 @app.command()
 def trace(
-    indicator: str = typer.Argument(..., metavar="指标代码", help="指标或比率的代码（如 A07、R02）或指标名称"),
+    indicator: str = typer.Argument(..., metavar="指标代码", hidden=True),
     period: PeriodOpt = None,
     config: ConfigOpt = None,
     db: DbOpt = None,
 ) -> None:
-    """追溯一个数字：全县合计 = 各乡镇之和，每个乡镇来自哪个文件的哪个单元格；比率追溯到分子和分母。"""
+    """追溯一个数字（指标代码必填，如 A07、R02，也可写指标名称）：全县合计 = 各乡镇之和，每个乡镇来自哪个文件的哪个单元格；比率追溯到分子和分母。"""
     from nianbao.lineage import resolve, trace_lines
 
     code = resolve(indicator)

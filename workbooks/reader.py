@@ -509,7 +509,7 @@ def _read(path: Path, book: CalamineWorkbook, package: _Package) -> RawReturn:
     cover = _values(grids[L.SHEET_COVER], cover_cells, package)
     summary = _values(grids[L.SHEET_SUMMARY], {i.code: summary_cells[i.code] for i in INDICATORS}, package)
     note_cells = _locate_notes(grids[L.SHEET_SUMMARY], names, {i.code: summary_cells[i.code] for i in INDICATORS})
-    notes = {code: grids[L.SHEET_SUMMARY].get(r, c) for code, (_, r, c) in note_cells.items()}
+    notes = _values(grids[L.SHEET_SUMMARY], note_cells, package)
     data: dict[str, list[dict]] = {}
     placements: dict[str, L.TablePlacement] = {}
     for table in L.DETAIL_TABLES:

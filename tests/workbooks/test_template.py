@@ -342,3 +342,22 @@ def test_cli_errors_are_chinese(tmp_path, args, message):
     assert result.exit_code != 0
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_note_column_says_when_an_explanation_is_expected(book, tmp_path):
+    from nianbao.schemas.indicators import COMPARABLE
+
+    ws = book[L.SHEET_SUMMARY]
+    col = L.SUMMARY_COL["note"]
+    assert ws.cell(L.SUMMARY_HEADER_ROW, col).value == "情况说明"
+    for ind in INDICATORS:
+        cell = ws.cell(L.SUMMARY_ROW_OF[ind.code], col)
+        assert cell.protection.locked is False
+        dv = _validation_of(cell)
+        assert dv.type == "textLength" and "说明原因" in dv.prompt and "县总工会设定的幅度" in dv.prompt
+    guide = " ".join(str(c.value) for row in book[L.SHEET_GUIDE].iter_rows() for c in row if c.value)
+    assert "“情况说明”" in guide and all(r.label in guide for r in COMPARABLE)
+    # with the county config the threshold itself is quoted
+    county = write_template(tmp_path / "c.xlsx", TOWNSHIP, "2025", yoy_threshold=0.3)
+    prompt = _validation_of(load_workbook(county)[L.SHEET_SUMMARY].cell(L.SUMMARY_ROW_OF["A01"], col)).prompt
+    assert "±30%" in prompt
