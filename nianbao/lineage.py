@@ -175,7 +175,7 @@ NB_SOURCES = "NB_SOURCES"
 
 def sources_sheet(c: Consolidation, heading: str):
     """数据来源: one row per township and indicator of 分乡镇, with its file, sheet and cell."""
-    from nianbao.workbooks.master_layout import FORMATS, Column, Info, Row, SheetData, stamp
+    from nianbao.workbooks.master_layout import FORMATS, Column, Info, Row, SheetData, plain, stamp
 
     kinds = {i.code: i.kind for i in INDICATORS}
     columns = (
@@ -193,12 +193,11 @@ def sources_sheet(c: Consolidation, heading: str):
     rows = []
     for r in c.sources.to_dict("records"):
         kind = kinds.get(r["indicator"], "count")
-        received = r["received_at"]
         rows.append(Row(
             (
                 str(r["township_code"]), neutral(r["township_name"]), str(r["indicator"]), BY_CODE[r["indicator"]].label,
                 _plain_number(r["value"]), neutral(r["file_name"]),
-                None if received is None or pd.isna(received) else pd.Timestamp(received).to_pydatetime(),
+                plain(r["received_at"]),
                 str(r["sha256"] or "") or None,
                 neutral(r["sheet"]) or UNRECORDED, neutral(r["cell"]) or UNRECORDED,
             ),

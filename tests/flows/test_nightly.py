@@ -261,7 +261,12 @@ def test_second_publish_shows_the_correction_and_everything_traces(demo, tmp_pat
     assert first.changes.first and first.changes.line() == "本报告期首次汇总发布，没有上次发布可比较"
     (later,) = (root / "later").iterdir()
     shutil.move(later, root / "inbox" / PERIOD / later.name)
-    c = run(root).consolidation
+    second = run(root)
+    c = second.consolidation
+    # the Prefect summary artifact says in one line what the console says
+    from nianbao.summary import changes_line, summary_markdown
+
+    assert f"- 变动：{changes_line(c)}" in summary_markdown(c, second).splitlines()
 
     # 变动情况: the correction replaced 东关街道's return; its two changed figures, old -> new
     (town,) = plan.corrected
