@@ -208,6 +208,7 @@ def write_township_receipt(
         accepted=report.valid,
         decision=decision,
         reason=reason,
+        contact=county.contact,
     )
     try:
         with local_copy(file) as source:

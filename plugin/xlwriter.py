@@ -25,12 +25,14 @@ against xlwings' JSON book engine (``xw.Book(json=...)``, xlwings Server/Lite) a
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
 from nianbao.workbooks.layout import Ref
+from nianbao.workbooks.printing import LANDSCAPE, PAGE_FOOTER, PAPER_A4, PageSetup, header_escape
 from nianbao.workbooks.master_layout import (
     NB_STATUS,
     REVIEW_NAMES,
@@ -80,6 +82,7 @@ def write_sheets(book: xlwings.Book, sheets: Sequence[SheetData]) -> WriteSummar
         rows[sheet.title] = len(sheet.rows)
         if is_new:
             _dress_new_sheet(book, ws, sheet)
+        _page_setup(ws, sheet.page_setup, is_new)
     _set_names(book, sheets)
     return WriteSummary(tuple(s.title for s in sheets), tuple(created), rows, cleared, kept)
 
@@ -175,7 +178,49 @@ def _dress_new_sheet(book: xlwings.Book, ws: Any, sheet: SheetData) -> None:
         header.row_height = sheet.header_height
     if STYLES["title"].size:
         ws.range((1, 1)).font.size = STYLES["title"].size
+    if sheet.signature:
+        rows = sheet.signature_rows
+        ws.range((rows[0], 1), (rows[-1], 1)).row_height = sheet.signature_height
     ws.freeze_panes.freeze_at(sheet.freeze_cell)
+
+
+def _page_setup(ws: Any, setup: PageSetup, is_new: bool) -> None:
+    """The print area on every refresh (the table's length changes); the rest of the page setup
+    on a sheet we added, through Excel's own PageSetup object where the engine exposes it.
+
+    xlwings' public API covers the print area only; orientation, fit to pages, print titles
+    and header/footer go through ``page_setup.api`` on desktop Excel for Windows (COM). Other
+    engines (macOS, xlwings Server/Lite) get the print area alone; the nightly file has it all.
+    """
+    if setup.print_area:
+        ws.page_setup.print_area = setup.print_area
+    if not is_new:
+        return
+    api = _excel_page_setup(ws)
+    if api is None:
+        return
+    api.PaperSize = PAPER_A4
+    api.Orientation = 2 if setup.orientation == LANDSCAPE else 1  # xlLandscape / xlPortrait
+    api.Zoom = False
+    api.FitToPagesWide = setup.fit_wide
+    api.FitToPagesTall = setup.fit_tall or False
+    if setup.title_rows_text:
+        api.PrintTitleRows = "$" + setup.title_rows_text.replace(":", ":$")
+    if setup.title_cols_text:
+        api.PrintTitleColumns = "$" + setup.title_cols_text.replace(":", ":$")
+    api.CenterHeader = setup.header_text
+    api.CenterFooter = PAGE_FOOTER
+    api.LeftFooter = header_escape(setup.footer_left)
+
+
+def _excel_page_setup(ws: Any) -> Any:
+    """Excel's PageSetup COM object, or None on engines without one."""
+    if sys.platform != "win32" or ws.book.app.engine.name != "excel":
+        return None
+    try:
+        return ws.page_setup.api
+    except Exception:  # an engine without a native object
+        return None
 
 
 def _set_names(book: xlwings.Book, sheets: Sequence[SheetData]) -> None:

@@ -6,6 +6,7 @@ typo in the config is a clear Chinese message, not a crash in the nightly run.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -22,6 +23,33 @@ class Township(BaseModel):
 
     code: str = Field(pattern=TOWNSHIP_CODE_PATTERN)
     name: str = Field(min_length=2)
+
+
+class Contact(BaseModel):
+    """Who townships call about a receipt (县总工会联系人); printed on every receipt."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    unit: str = Field(default="县总工会", min_length=2, max_length=40)
+    name: str = Field(min_length=1, max_length=20)
+    phone: str
+
+    @field_validator("unit", "name", "phone", mode="before")
+    @classmethod
+    def _strip(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        if not re.fullmatch(r"[0-9][0-9\- ]{5,18}[0-9](\s*[转#]\s*[0-9]{1,6})?", value):
+            raise ValueError(f"联系电话「{value}」应为 7–20 位数字，可用“-”分隔区号，如 0371-12345678 或 13800000000")
+        return value
+
+    @property
+    def line(self) -> str:
+        """``清河县总工会 联系人：王红 电话：0371-12345678``."""
+        return f"{self.unit} 联系人：{self.name} 电话：{self.phone}"
 
 
 class PeriodConfig(BaseModel):
@@ -45,6 +73,7 @@ class CountyConfig(BaseModel):
     periods: list[PeriodConfig] = Field(min_length=1)
     yoy_threshold: float = Field(default=0.3, gt=0, description="同比变动超过该比例给出提示")
     outlier_threshold: float = Field(default=3.5, gt=0, description="乡镇比率偏离全县中位数的稳健 z 值超过该值给出提示")
+    contact: Contact | None = None  # printed on the receipts; optional
 
     @model_validator(mode="after")
     def _consistent(self) -> "CountyConfig":

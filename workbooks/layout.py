@@ -40,6 +40,7 @@ from nianbao.schemas.indicators import (
     indicators_in,
 )
 from nianbao.schemas.models import NOTE_LABEL, Cover, FieldSpec, LedgerRow, RosterRow, field_specs
+from nianbao.workbooks.printing import LANDSCAPE, PORTRAIT, PageSetup, pages_wide
 
 # --------------------------------------------------------------------------------------------
 # Sheets
@@ -185,6 +186,15 @@ def cover_name(field_name: str) -> str:
     return f"{NAME_PREFIX}COVER_{field_name}"
 
 
+# Under the cover fields, after one blank row: where the head of unit and the filler sign (label
+# in column A, a line to sign on in column B) and a box for the unit's stamp (column C).
+# Labels differ from the cover fields' (the reader finds inputs by their labels).
+COVER_SIGNATURES = ("单位负责人（签字）", "填表人（签字）", "签字日期")
+COVER_STAMP = "单位（盖章）"
+SIGNATURE_FIRST_ROW = COVER_FIRST_ROW + len(COVER_SPECS) + 1
+COVER_LAST_ROW = SIGNATURE_FIRST_ROW + 2 * len(COVER_SIGNATURES) - 1  # a blank row after each line
+
+
 # --------------------------------------------------------------------------------------------
 # 主要指标: code | label | unit | value | self-check | hint
 @dataclass(frozen=True)
@@ -266,30 +276,68 @@ def _isnumber_guard(refs: Iterable[str], condition: str) -> str:
     return "AND(" + ",".join([*(f"ISNUMBER({r})" for r in refs), condition]) + ")"
 
 
-def self_check_formula(code: str, ref: Callable[[str], str] = indicator_name) -> str | None:
-    """A formula showing ✗ while a 其中 part exceeds its whole or parts do not add up to ``code``.
+def _number_condition(ind: Indicator, v: str) -> str:
+    """A number the validator rejects: negative, a count with decimals, money with more than 2."""
+    if ind.is_money:
+        return f"AND(ISNUMBER({v}),OR({v}<0,ROUND({v},2)<>{v}))"
+    return f"AND(ISNUMBER({v}),OR({v}<0,{v}<>INT({v})))"
+
+
+def self_check_formula(code: str, ref: Callable[[str], str] = indicator_name) -> str:
+    """A formula showing ✗ where the validator would object to the value of ``code``.
+
+    Marked: text or 是/否 in the number cell ("1414人", full-width digits kept as text: the
+    template's sums and rates cannot use them), a negative number or one with too many
+    decimals, a 其中 part larger than its whole, parts that do not add up to ``code``. A blank
+    cell is not marked here (the 自查结论 counts blanks). Parts are added with SUM, which skips
+    text, and everything is wrapped in IFERROR, so the column never shows ``#VALUE!``.
 
     ``ref`` turns an indicator code into a reference (the defined name by default), so the
-    same rule text serves the master workbook with its own references.
+    same rule text serves other workbooks with their own references.
     """
-    conditions = []
     ind = BY_CODE[code]
+    v = ref(code)
+    conditions = [_number_condition(ind, v)]
     if ind.part_of:
-        part, whole = ref(code), ref(ind.part_of)
-        conditions.append(_isnumber_guard((part, whole), f"{part}>{whole}"))
+        whole = ref(ind.part_of)
+        conditions.append(_isnumber_guard((v, whole), f"{v}>{whole}"))
     for parts in parts_of(code):
-        total, refs = ref(code), [ref(p) for p in parts]
-        conditions.append(_isnumber_guard((total, *refs), f"{'+'.join(refs)}<>{total}"))
-    if not conditions:
-        return None
+        refs = [ref(p) for p in parts]
+        conditions.append(_isnumber_guard((v, *refs), f"SUM({','.join(refs)})<>{v}"))
     test = conditions[0] if len(conditions) == 1 else "OR(" + ",".join(conditions) + ")"
-    return f'=IF({test},"{CHECK_MARK}","")'
+    mark = f'"{CHECK_MARK}"'
+    return f'=IFERROR(IF(OR(ISTEXT({v}),ISLOGICAL({v})),{mark},IF({test},{mark},"")),{mark})'
+
+
+CHECK_PASSED = "自查通过"
+CHECK_CONCLUSION_LABEL = "自查结论"
+# 主要指标: the 自查结论 sits in the title row, its label in the 自查 column, the text next to it.
+CHECK_CONCLUSION_ROW = SUMMARY_TITLE_ROW
+
+
+def check_conclusion_formula() -> str:
+    """``自查通过`` / ``还有 3 处需要修改`` / ``还有 12 项未填写``, counted over the 主要指标 sheet.
+
+    Plain ranges of the sheet (its rows cannot be inserted: the sheet is protected); the value
+    range ends at the last indicator, so the rates below are not counted as blanks.
+    """
+    last_indicator = max(SUMMARY_ROW_OF[i.code] for i in INDICATORS)
+    last = SUMMARY_ROWS[-1].row
+    check = col_letter(SUMMARY_COL["check"])
+    value = col_letter(SUMMARY_COL["value"])
+    marks = f'COUNTIF({check}{SUMMARY_FIRST_ROW}:{check}{last},"{CHECK_MARK}")'
+    blanks = f"({len(INDICATORS)}-COUNTA({value}{SUMMARY_FIRST_ROW}:{value}{last_indicator}))"
+    return (
+        f'=IF({marks}>0,"还有 "&{marks}&" 处需要修改",'
+        f'IF({blanks}>0,"还有 "&{blanks}&" 项未填写","{CHECK_PASSED}"))'
+    )
 
 
 def rate_formula(rate: Rate, ref: Callable[[str], str] = indicator_name) -> str:
-    """``=IF(NB_A02>0,NB_A03/NB_A02,"")``: rates are computed from values, never typed."""
+    """A rate computed from values, never typed; blank (not ``#VALUE!`` or ``#DIV/0!``) while
+    either value is missing or not a number, or the denominator is 0."""
     num, den = ref(rate.numerator), ref(rate.denominator)
-    return f'=IF({den}>0,{num}/{den},"")'
+    return f'=IF(AND(ISNUMBER({num}),ISNUMBER({den})),IF({den}>0,{num}/{den},""),"")'
 
 
 # --------------------------------------------------------------------------------------------
@@ -350,9 +398,40 @@ DETAIL_TABLES: tuple[DetailTable, ...] = (ROSTER, LEDGER)
 TABLE_BY_KEY = {t.key: t for t in DETAIL_TABLES}
 
 # --------------------------------------------------------------------------------------------
+# Printing: how each sheet of the template prints (rendered by template.py)
+GUIDE_LAST_COL = 2
+COVER_LAST_COL = COVER_HINT_COL
+
+
+def template_page(sheet: str, title: str, last_row: int | None = None) -> PageSetup:
+    """The page setup of one template sheet; ``last_row`` is the guide's (its text decides it).
+
+    The guide and the cover print on one portrait page each (the cover is signed and
+    stamped); 主要指标 prints one page wide, the header row repeated, so the 自查 column is on
+    the page of its indicator; the detail tables print landscape one page wide with their
+    header rows repeated and no print area (how many rows a township fills is not known here).
+    """
+    if sheet == SHEET_GUIDE:
+        return PageSetup(title, PORTRAIT, 1, 1, last_row, GUIDE_LAST_COL)
+    if sheet == SHEET_COVER:
+        return PageSetup(title, PORTRAIT, 1, 1, COVER_LAST_ROW, COVER_LAST_COL)
+    if sheet == SHEET_SUMMARY:
+        orientation, wide = pages_wide([c.width for c in SUMMARY_COLUMNS])
+        rows = (SUMMARY_HEADER_ROW, SUMMARY_HEADER_ROW)
+        return PageSetup(title, orientation, wide, 0, SUMMARY_ROWS[-1].row, len(SUMMARY_COLUMNS), title_rows=rows)
+    table = next(t for t in DETAIL_TABLES if t.sheet == sheet)
+    orientation, wide = pages_wide([s.width for s in table.specs])
+    return PageSetup(title, LANDSCAPE if wide > 1 else orientation, wide, 0, title_rows=(table.hint_row, table.header_row))
+
+
+# --------------------------------------------------------------------------------------------
 # _meta: key in column A, value in column B
 META_KEYS = ("template_version", "schema_fingerprint", "township_code", "township_name", "period", "generated_at")
 META_KEY_COL, META_VALUE_COL = 1, 2
+# A receipt (回执) sent back to a township: its first sheet, and the line added to its copy's
+# _meta, so the reader recognises a receipt even when the 回执 sheet was deleted.
+SHEET_RECEIPT = "回执"
+META_RECEIPT = ("document", "回执")
 
 
 def meta_row(key: str) -> int:

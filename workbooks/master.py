@@ -34,14 +34,19 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from nianbao.workbooks.atomic import save_atomically
+from nianbao.workbooks.printing import apply_page_setup
 from nianbao.workbooks.layout import Ref, col_letter
 from nianbao.workbooks.master_layout import (
+    CHART_HEIGHT_CM,
     CHART_SHEET,
+    CHART_WIDTH_CM,
     REVIEW_NAMES,
     STYLES,
     CellStyle,
     Review,
     SheetData,
+    chart_anchor,
+    chart_page_setup,
     defined_names,
     master_sheets,
     reviews_from_columns,
@@ -129,7 +134,10 @@ def _render(ws: Worksheet, sheet: SheetData) -> None:
             _add_choices(ws, col.header, col.choices, f"{col_letter(c)}{sheet.first_row}:{col_letter(c)}{sheet.last_row}")
     if sheet.header_height:
         ws.row_dimensions[sheet.header_row].height = sheet.header_height
+    for r in sheet.signature_rows:
+        ws.row_dimensions[r].height = sheet.signature_height
     ws.freeze_panes = sheet.freeze_cell
+    apply_page_setup(ws, sheet.page_setup)
 
 
 def _apply_style(ws: Worksheet, r1: int, r2: int, c1: int, c2: int, style: CellStyle) -> None:
@@ -193,10 +201,11 @@ def _add_charts(wb: Workbook, sheets: Sequence[SheetData]) -> None:
         chart.legend = None
         chart.x_axis.delete = False
         chart.y_axis.delete = False
-        chart.width, chart.height = 24, 10
+        chart.width, chart.height = CHART_WIDTH_CM, CHART_HEIGHT_CM
         value_col = sheet.column_index(spec.value_key)
         chart.add_data(
             Reference(source, min_col=value_col, min_row=sheet.header_row, max_row=bottom), titles_from_data=True
         )
         chart.set_categories(Reference(source, min_col=sheet.column_index(spec.category_key), min_row=top, max_row=bottom))
-        ws.add_chart(chart, f"A{4 + i * 22}")
+        ws.add_chart(chart, chart_anchor(i))
+    apply_page_setup(ws, chart_page_setup(f"{first.heading}：图表", first.stamp, len(charted)))

@@ -40,6 +40,7 @@ from nianbao.schemas.findings import SEVERITY_LABEL, Severity
 from nianbao.schemas.indicators import INDICATORS, MONEY_UNIT, RATES
 from nianbao.schemas.models import Period
 from nianbao.workbooks.layout import SUMMARY_COLUMNS, Ref, col_letter, summary_rows
+from nianbao.workbooks.printing import LANDSCAPE, PORTRAIT, PageSetup, pages_wide
 
 if TYPE_CHECKING:  # the consolidation is only read through its attributes
     from nianbao.consolidate import Consolidation
@@ -70,6 +71,12 @@ TITLE_ROW, STAMP_ROW, INFO_ROW = 1, 2, 3
 STAMP_PREFIX = "数据截至 "
 STAMP_FORMAT = "%Y-%m-%d %H:%M"
 CHART_SHEET = "图表"
+# Charts on the 图表 sheet: stacked, two to a portrait A4 page, each within the printable width.
+CHART_FIRST_ROW = 4
+CHART_WIDTH_CM, CHART_HEIGHT_CM = 18.0, 11.0
+CHART_ROWS = 24  # rows of 0.5 cm from one chart's top to the next one's
+CHART_LAST_COL = 11  # the charts' width in default columns (about 1.7 cm each)
+CHARTS_PER_PAGE = 2
 DECISIONS = ("通过", "退回")
 YES, NO = "是", "否"
 
@@ -166,6 +173,20 @@ class ChartSpec:
     y_format: str = "General"
 
 
+def chart_anchor(i: int) -> str:
+    """The cell the i-th chart of the 图表 sheet is anchored at."""
+    return f"A{CHART_FIRST_ROW + i * CHART_ROWS}"
+
+
+def chart_page_setup(title: str, stamp_text: str, count: int) -> PageSetup:
+    """The 图表 sheet prints its charts whole: two to a page, none cut at a page edge."""
+    pages = -(-count // CHARTS_PER_PAGE)
+    return PageSetup(
+        title=title, orientation=PORTRAIT, fit_wide=1, fit_tall=pages,
+        last_row=CHART_FIRST_ROW + count * CHART_ROWS - 1, last_col=CHART_LAST_COL, footer_left=stamp_text,
+    )
+
+
 @dataclass(frozen=True)
 class FormatRun:
     first_row: int
@@ -200,6 +221,12 @@ class SheetData:
     freeze_columns: int = 0  # columns kept in view left of the frozen pane
     header_height: float | None = None  # points
     charts: tuple[ChartSpec, ...] = ()
+    # Printing (see page_setup): lines under the table after one blank row (a signature block),
+    # each a tuple of cell values from column A; fit the sheet on one page tall; force landscape.
+    signature: tuple[tuple[Any, ...], ...] = ()
+    signature_height: float = 28  # points per signature line: room to sign by hand
+    one_page: bool = False
+    landscape: bool = False
 
     # --- geometry (1-based rows and columns) ---
 
@@ -217,8 +244,37 @@ class SheetData:
         return self.header_row + len(self.rows)
 
     @property
+    def end_row(self) -> int:
+        """Last row of the sheet: the signature block's, else the table's."""
+        return self.last_row + 1 + len(self.signature) if self.signature else self.last_row
+
+    @property
+    def signature_rows(self) -> range:
+        return range(self.last_row + 2, self.end_row + 1) if self.signature else range(0)
+
+    @property
     def width(self) -> int:
         return max(len(self.columns), 2)
+
+    @property
+    def page_setup(self) -> PageSetup:
+        """How the sheet prints, from its geometry: A4, one page wide unless the table is too
+        wide to stay readable (then landscape pages with the frozen columns — township code and
+        name — repeated on each), the header row repeated on every page, the heading in the page
+        header, the stamp and 第 &P 页 共 &N 页 in the footer."""
+        widths = [c.width for c in self.columns]
+        orientation, wide = pages_wide(widths, sum(widths[: self.freeze_columns]))
+        return PageSetup(
+            title=self.heading,
+            orientation=LANDSCAPE if self.landscape else orientation,
+            fit_wide=wide,
+            fit_tall=1 if self.one_page else 0,
+            last_row=self.end_row,
+            last_col=self.width,
+            title_rows=(self.header_row, self.header_row),
+            title_cols=(1, self.freeze_columns) if self.freeze_columns and wide > 1 else None,
+            footer_left=self.stamp,
+        )
 
     @property
     def freeze_cell(self) -> str:
@@ -236,7 +292,7 @@ class SheetData:
     def grid(self) -> list[list[Any]]:
         """Every value from A1 to (last_row, width), blanks as None: the whole sheet in one block."""
         blank = [None] * self.width
-        grid = [list(blank) for _ in range(self.last_row)]
+        grid = [list(blank) for _ in range(self.end_row)]
         grid[TITLE_ROW - 1][0] = self.heading
         grid[STAMP_ROW - 1][0] = self.stamp
         for i, item in enumerate(self.info):
@@ -244,6 +300,8 @@ class SheetData:
         grid[self.header_row - 1][: len(self.columns)] = [c.header for c in self.columns]
         for i, row in enumerate(self.rows):
             grid[self.first_row - 1 + i][: len(row.values)] = list(row.values)
+        for i, line in enumerate(self.signature):
+            grid[self.last_row + 1 + i][: len(line)] = list(line)
         return grid
 
     def anchors(self) -> dict[str, tuple[int, int]]:
@@ -277,6 +335,8 @@ class SheetData:
         runs.append(StyleRun(self.header_row, self.header_row, 1, last_col, "header"))
         roles = [row.role for row in self.rows]
         runs += [StyleRun(self.first_row + a, self.first_row + b, 1, last_col, r) for a, b, r in _runs(roles)]
+        if self.signature:
+            runs.append(StyleRun(self.last_row + 2, self.end_row, 1, self.width, "label"))
         if self.rows:
             runs += [
                 StyleRun(self.first_row, self.last_row, c, c, "review")
@@ -526,6 +586,15 @@ def _summary_rows(c: Consolidation) -> list[Row]:
     return rows
 
 
+# Under 汇总: the county's signature block, so the sheet is printed, signed, stamped and sent up.
+COUNTY_SIGNATURE: tuple[tuple[Any, ...], ...] = (
+    (None, "单位负责人（签字）：", None, "单位（盖章）"),
+    (None, "填表人："),
+    (None, "联系电话："),
+    (None, "填报日期：        年    月    日"),
+)
+
+
 def _summary_sheet(c: Consolidation, heading: str) -> SheetData:
     return SheetData(
         title="汇总",
@@ -546,6 +615,7 @@ def _summary_sheet(c: Consolidation, heading: str) -> SheetData:
         data_name=NB_SUMMARY,
         stamp_name=NB_AS_OF,
         freeze_columns=0,
+        signature=COUNTY_SIGNATURE,
     )
 
 

@@ -430,6 +430,20 @@ def _sheet_names(book: CalamineWorkbook) -> dict[str, str]:
     return {re.sub(r"\s+", "", name): name for name in book.sheet_names}
 
 
+def _check_receipt(path: Path, sheets: dict[str, str], meta: dict[str, str]) -> None:
+    """A receipt the county sent back (any receipt: accepted, returned, the 回执 sheet alone or
+    its annotated copy) is not a return; sending it in is the loop a township must not enter."""
+    key, value = L.META_RECEIPT
+    if L.SHEET_RECEIPT in sheets or meta.get(key) == value:
+        raise ReturnReadError(
+            "file.receipt",
+            f"这是县里发回的回执，不是报表：文件「{path.name}」是县总工会发回的审核回执"
+            "（其中的报表副本已遮盖姓名、身份证号，不能作为报表）。请不要报送回执；"
+            "请在您原来的报表文件上修改后重新报送",
+            sheets.get(L.SHEET_RECEIPT),
+        )
+
+
 def _check_identity(path: Path, sheets: dict[str, str], meta: dict[str, str]) -> None:
     present = [s for s in L.DATA_SHEETS if s in sheets]
     if not meta and not present:
@@ -497,6 +511,7 @@ def _values(grid: _Grid, cells: dict[str, L.Position], package: _Package) -> dic
 def _read(path: Path, book: CalamineWorkbook, package: _Package) -> RawReturn:
     sheets = _sheet_names(book)
     meta = _meta(book, sheets.get(L.SHEET_META))
+    _check_receipt(path, sheets, meta)
     _check_identity(path, sheets, meta)
     grids = {s: _Grid(sheets[s], book.get_sheet_by_name(sheets[s]).to_python(skip_empty_area=False)) for s in L.DATA_SHEETS}
     names = package.names

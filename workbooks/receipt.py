@@ -1,9 +1,10 @@
 """The receipt (回执) sent back to a township for one submission.
 
-A copy of the township's own return with every cell that has a finding filled red and carrying
-a comment with the Chinese message, plus a 回执 sheet in front (file name, sha256, received time,
-accepted or rejected, the county's decision, every finding). The receipt leaves the county
-office, so the ledger's names and ID numbers are masked in the copy.
+A 回执 sheet (nianbao.workbooks.receipt_sheet: conclusion, what to do, file, every finding, the
+county's contact; one printed page) and, for a returned file, a copy of the township's own
+return with every cell that has a finding filled red and carrying a comment with the Chinese
+message, every sheet of it marked as not a return. The receipt leaves the county office, so the
+ledger's names and ID numbers are masked in the copy.
 
 Only .xlsx/.xlsm returns can be copied with their formatting (openpyxl); for .xls/.ods or an
 unreadable file the receipt carries the 回执 sheet alone, whose findings list sheet and cell.
@@ -19,21 +20,20 @@ from pathlib import Path
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.comments import Comment
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
+from openpyxl.styles import PatternFill
 from openpyxl.utils.cell import range_boundaries
 
 from nianbao.lineage import neutral
-from nianbao.schemas.findings import SEVERITY_LABEL, Report, Severity
+from nianbao.schemas.county import Contact
+from nianbao.schemas.findings import SEVERITY_LABEL, Finding, Report, Severity
 from nianbao.schemas.models import LedgerRow, field_specs
 from nianbao.schemas.privacy import mask_id, mask_name
 from nianbao.workbooks.atomic import save_atomically
+from nianbao.workbooks.receipt_sheet import RECEIPT_SHEET, RETURNED, ReceiptText, mark_not_a_return, verdict, write_receipt_sheet
 
-RECEIPT_SHEET = "回执"
 AUTHOR = "县总工会"
 RED = PatternFill("solid", fgColor="FFC7CE")
 YELLOW = PatternFill("solid", fgColor="FFEB9C")
-HEADER = PatternFill("solid", fgColor="DDEBF7")
 LEDGER_NAME = "NB_LEDGER"
 
 
@@ -47,6 +47,7 @@ class ReceiptInfo:
     accepted: bool
     decision: str = ""  # the county's 审核意见: 通过 / 退回 / ""
     reason: str = ""
+    contact: Contact | None = None  # the county's contact, from the county config
 
 
 def receipt_name(township_code: str, township_name: str, period: str) -> str:
@@ -54,14 +55,22 @@ def receipt_name(township_code: str, township_name: str, period: str) -> str:
 
 
 def write_receipt(source: Path | None, report: Report, info: ReceiptInfo, out: Path) -> Path:
+    """The receipt at ``out``: the 回执 sheet, plus the annotated copy of a returned file.
+
+    Only a returned file (退回) carries the copy, to show where to correct the township's own
+    file; an accepted one is the 回执 sheet alone, whose list gives sheet and cell of each
+    提示, so it prints on a page or two.
+    """
     marked = any(f.cell for f in report.findings)
-    wb = _copy_of_return(source) if source is not None and report.readable and marked else None
+    returned = verdict(info.accepted, info.decision, report.findings) == RETURNED
+    wb = _copy_of_return(source) if source is not None and report.readable and marked and returned else None
     if wb is None:
         wb = Workbook()
         wb.remove(wb.active)
     else:
         _mark_findings(wb, report)
         _mask_ledger(wb)
+        mark_not_a_return(wb)
     _receipt_sheet(wb, report, info)
     return save_atomically(wb, out)
 
@@ -113,47 +122,27 @@ def _mask_ledger(wb: Workbook) -> None:
 
 
 def _receipt_sheet(wb: Workbook, report: Report, info: ReceiptInfo) -> None:
-    ws = wb.create_sheet(RECEIPT_SHEET, 0)
-    wb.active = 0
-    for sheet in wb.worksheets:
-        sheet.sheet_view.tabSelected = sheet is ws
-    returned = info.decision == "退回"
-    verdict = "退回" if returned or not info.accepted else "已接收"
-    ws.append([f"{info.township_name} {info.period} 年报回执"])
-    ws["A1"].font = Font(bold=True, size=14)
-    rows = [
+    facts = [
         ("文件名", info.file_name),
-        ("文件指纹（SHA-256）", info.sha256),
         ("接收时间", info.received_at.strftime("%Y-%m-%d %H:%M")),
-        ("审核结论", verdict),
-        ("错误数", len(report.errors)),
-        ("提示数", len(report.warnings)),
+        ("问题", f"错误 {len(report.errors)} 处，提示 {len(report.warnings)} 处"),
     ]
     explained = sum(1 for f in report.warnings if f.note)
     if explained:
-        rows.append(("其中已说明", f"{explained}（已在“情况说明”中说明原因，不再需要核实）"))
+        facts.append(("其中已说明", f"{explained} 处（已在“情况说明”中说明原因，不再需要核实）"))
     if info.decision:
-        rows.append(("县总工会审核意见", f"{info.decision}{'：' + info.reason if info.reason else ''}"))
-    for label, value in rows:
-        ws.append([label, value])
-        ws.cell(ws.max_row, 1).font = Font(bold=True)
-    ws.append([])
-    if verdict == "退回":
-        note = "请按下列问题修改后重新报送整个文件；标红的单元格带有批注说明。"
-    elif report.findings:
-        note = "报表已接收；下列提示请核实，如有误请修改后重新报送。"
-    else:
-        note = "报表已接收，未发现问题。"
-    ws.append([note])
-    ws.append([])
-    ws.append(["序号", "级别", "工作表", "单元格", "问题说明"])
-    header_row = ws.max_row
-    for cell in ws[header_row]:
-        cell.font = Font(bold=True)
-        cell.fill = HEADER
-    for n, f in enumerate(report.findings, 1):
-        message = f"{f.message}\n【已说明】{f.note}" if f.note else f.message
-        ws.append([n, SEVERITY_LABEL[f.severity], f.sheet or "", f.cell or "", neutral(message)])
-        ws.cell(ws.max_row, 5).alignment = Alignment(wrap_text=True, vertical="top")
-    for col, width in enumerate((22, 70, 16, 10, 70), 1):
-        ws.column_dimensions[get_column_letter(col)].width = width
+        facts.append(("县总工会审核意见", f"{info.decision}{'：' + info.reason if info.reason else ''}"))
+    facts.append(("文件指纹", info.sha256))
+    write_receipt_sheet(wb, ReceiptText(
+        title=f"{info.township_name} {info.period} 年报回执",
+        # a warning the township explained in 情况说明 is no longer an open query
+        verdict=verdict(info.accepted, info.decision, [f for f in report.findings if not f.note]),
+        facts=tuple(facts),
+        findings=tuple(_explained(f) for f in report.findings),
+        contact=info.contact,
+    ), clean=neutral)
+
+
+def _explained(finding: Finding) -> Finding:
+    """The finding as listed: 已说明 with the township's text when it carries a 情况说明."""
+    return finding.model_copy(update={"message": f"{finding.message}\n【已说明】{finding.note}"}) if finding.note else finding

@@ -27,6 +27,7 @@ from nianbao.schemas.indicators import BY_CODE, COMPARABLE, MONEY_UNIT
 from nianbao.schemas.models import NOTE_LABEL, NOTE_MAX, FieldSpec, Notes, Period, Summary, field_specs
 from nianbao.schemas.version import TEMPLATE_VERSION, schema_fingerprint
 from nianbao.workbooks import layout as L
+from nianbao.workbooks.printing import apply_page_setup
 
 INPUT_COLOR = "FFF2CC"  # light yellow: type here
 LOCKED_COLOR = "EDEDED"  # grey: filled in by the template or computed
@@ -38,6 +39,7 @@ HEADER_FILL = PatternFill("solid", fgColor=HEADER_COLOR)
 SECTION_FILL = PatternFill("solid", fgColor=SECTION_COLOR)
 ALERT_FILL = PatternFill("solid", bgColor="FFC7CE")
 ALERT_FONT = Font(color="9C0006", bold=True)
+PASS_FILL = PatternFill("solid", bgColor="C6EFCE")
 TITLE_FONT = Font(size=14, bold=True)
 BOLD = Font(bold=True)
 HINT_FONT = Font(size=9, color="595959")
@@ -156,8 +158,9 @@ def _guide_lines(township: Township, period: Period, yoy_threshold: float | None
         ("2", "「主要指标」中“本期数值”一列按“计量单位”填写数字，不要带单位或文字，例如写 12，不要写“12家”。"),
         ("3", f"人数、户数、件数等填 ≥0 的整数；金额以{MONEY_UNIT}为单位，最多保留 2 位小数；"
          f"帮扶台账中的帮扶金额以{ledger_unit}为单位。没有发生的项目填 0，不要留空。"),
-        ("4", f"“自查”列显示 {L.CHECK_MARK} 时，说明该行与相关指标不符（如“其中”项大于合计、分项之和不等于合计），"
-         "请核对后修改，报送前“自查”列应全部为空。"),
+        ("4", f"“自查”列显示 {L.CHECK_MARK} 时，说明该行需要修改：填了文字而不是数字（如“1414人”），"
+         "或与相关指标不符（如“其中”项大于合计、分项之和不等于合计）。「主要指标」右上角的“自查结论”"
+         f"显示还有几处需要修改，报送前应显示“{L.CHECK_PASSED}”。"),
         ("5", "派生比率（建会率、入会率等）由表格自动计算，无需填写。"),
         ("6", "统一社会信用代码、身份证号、联系电话等代码已设为文本格式，请完整填写 18 位代码，不要省略前导 0、不要加空格。"),
         ("7", "「基层工会名册」每个单位填一行，「困难职工帮扶台账」每次帮扶填一行；从第一行起连续填写，"
@@ -174,7 +177,9 @@ def _guide_lines(township: Township, period: Period, yoy_threshold: float | None
 def _write_guide(ws: Worksheet, township: Township, period: Period, yoy_threshold: float | None = None) -> None:
     ws.title = L.SHEET_GUIDE
     ws.cell(1, 1, "填表说明").font = TITLE_FONT
-    for row, (marker, text) in enumerate(_guide_lines(township, period, yoy_threshold), start=3):
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=L.GUIDE_LAST_COL)
+    lines = _guide_lines(township, period, yoy_threshold)
+    for row, (marker, text) in enumerate(lines, start=3):
         mark = ws.cell(row, 1)
         if marker == "input":
             mark.fill = INPUT_FILL
@@ -186,6 +191,7 @@ def _write_guide(ws: Worksheet, township: Township, period: Period, yoy_threshol
         ws.cell(row, 2, text).alignment = WRAP
         ws.row_dimensions[row].height = 32
     _widths(ws, [6, 100])
+    apply_page_setup(ws, L.template_page(L.SHEET_GUIDE, f"{township.name}{period.label}工会工作统计年报 填表说明", 2 + len(lines)))
     _protect(ws)
 
 
@@ -204,8 +210,33 @@ def _write_cover(ws: Worksheet, township: Township, period: Period) -> None:
             hint = L.field_hint(spec)
             _input_cell(ws, row, L.COVER_VALUE_COL, spec, hint, dates)
         _style(ws.cell(row, L.COVER_HINT_COL, hint), font=HINT_FONT, align=WRAP)
-    _widths(ws, [16, 30, 44])
+    _signature_block(ws)
+    _widths(ws, [18, 30, 44])
+    apply_page_setup(ws, L.template_page(L.SHEET_COVER, f"{township.name}{period.label}工会工作统计年报"))
     _protect(ws)
+
+
+def _signature_block(ws: Worksheet) -> None:
+    """Lines to sign on and a box for the unit's stamp, under the cover fields (printed, signed)."""
+    line = Border(bottom=Side(style="thin", color="000000"))
+    first = L.SIGNATURE_FIRST_ROW
+    for i, label in enumerate(L.COVER_SIGNATURES):
+        row = first + 2 * i
+        ws.cell(row, L.COVER_LABEL_COL, f"{label}：").font = BOLD
+        ws.cell(row, L.COVER_VALUE_COL).border = line
+        ws.row_dimensions[row].height = 30
+    if "日期" in L.COVER_SIGNATURES[-1]:
+        last = first + 2 * (len(L.COVER_SIGNATURES) - 1)
+        ws.cell(last, L.COVER_VALUE_COL, "        年      月      日").alignment = Alignment(vertical="bottom")
+    ws.merge_cells(start_row=first, start_column=L.COVER_HINT_COL, end_row=L.COVER_LAST_ROW, end_column=L.COVER_HINT_COL)
+    stamp = ws.cell(first, L.COVER_HINT_COL, L.COVER_STAMP)
+    stamp.alignment = Alignment(horizontal="center", vertical="top")
+    stamp.font = BOLD
+    box = Side(style="thin", color="7F7F7F")
+    for row in range(first, L.COVER_LAST_ROW + 1):
+        ws.cell(row, L.COVER_HINT_COL).border = Border(
+            left=box, right=box, top=box if row == first else None, bottom=box if row == L.COVER_LAST_ROW else None
+        )
 
 
 def _write_summary(ws: Worksheet, township: Township, period: Period, yoy_threshold: float | None = None) -> None:
@@ -238,10 +269,8 @@ def _write_summary(ws: Worksheet, township: Township, period: Period, yoy_thresh
             note = _input_cell(ws, row, col["note"], note_specs[ind.code], note_prompt, dates)
             note.alignment = WRAP
             ws.cell(row, col["hint"], hint).font = HINT_FONT
-            formula = L.self_check_formula(ind.code)
-            if formula:
-                ws.cell(row, col["check"], formula).alignment = Alignment(horizontal="center")
-                checks.append(L.a1(row, col["check"]))
+            ws.cell(row, col["check"], L.self_check_formula(ind.code)).alignment = Alignment(horizontal="center")
+            checks.append(L.a1(row, col["check"]))
         else:
             cell = ws.cell(row, col["value"], L.rate_formula(item.rate))
             _style(cell, fill=LOCKED_FILL, fmt=PERCENT_FORMAT)
@@ -250,9 +279,25 @@ def _write_summary(ws: Worksheet, township: Township, period: Period, yoy_thresh
         ws.conditional_formatting.add(
             " ".join(checks), CellIsRule(operator="equal", formula=[f'"{L.CHECK_MARK}"'], font=ALERT_FONT, fill=ALERT_FILL)
         )
+    _conclusion(ws)
     _widths(ws, [c.width for c in L.SUMMARY_COLUMNS])
     ws.freeze_panes = ws.cell(L.SUMMARY_FIRST_ROW, 1)
+    apply_page_setup(ws, L.template_page(L.SHEET_SUMMARY, f"{township.name}{period.label}主要指标"))
     _protect(ws)
+
+
+def _conclusion(ws: Worksheet) -> None:
+    """自查结论 at the top of 主要指标: green when the self-check passes, red otherwise."""
+    row, col = L.CHECK_CONCLUSION_ROW, L.SUMMARY_COL["check"]
+    _style(ws.cell(row, col, L.CHECK_CONCLUSION_LABEL), font=BOLD, fill=HEADER_FILL, align=Alignment(horizontal="center"))
+    cell = ws.cell(row, col + 1, L.check_conclusion_formula())
+    _style(cell, font=BOLD, align=Alignment(horizontal="left", vertical="center"))
+    ws.conditional_formatting.add(
+        cell.coordinate, CellIsRule(operator="equal", formula=[f'"{L.CHECK_PASSED}"'], font=Font(color="006100", bold=True), fill=PASS_FILL)
+    )
+    ws.conditional_formatting.add(
+        cell.coordinate, CellIsRule(operator="notEqual", formula=[f'"{L.CHECK_PASSED}"'], font=ALERT_FONT, fill=ALERT_FILL)
+    )
 
 
 def _label(code: str) -> str:
@@ -279,6 +324,7 @@ def _write_table(ws: Worksheet, table: L.DetailTable, period: Period) -> None:
     ws.add_table(excel_table)
     _widths(ws, [s.width for s in table.specs])
     ws.freeze_panes = ws.cell(table.first_row, 1)
+    apply_page_setup(ws, L.template_page(table.sheet, table.title))
     _protect(ws)
     ws.protection.autoFilter = False
     ws.protection.sort = False

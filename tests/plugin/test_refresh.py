@@ -189,10 +189,10 @@ def test_typed_decisions_are_stored_kept_and_explained_in_the_receipt(county, js
     receipt = county.root / "outbox" / receipt_name(returned, town.name, PERIOD)
     assert receipt in result.receipts
     sheet = load_workbook(receipt)[RECEIPT_SHEET]
-    lines = {r[0]: r[1] for r in sheet.iter_rows(values_only=True) if r and r[0]}
+    lines = {r[0]: r[2] for r in sheet.iter_rows(values_only=True) if r and r[0]}  # label A:B, value C:E
     assert lines["县总工会审核意见"] == f"退回：{REASON}" and lines["审核结论"] == "退回"
     ok = load_workbook(county.root / "outbox" / receipt_name(approved, county.plan.county.township(approved).name, PERIOD))
-    assert {r[0]: r[1] for r in ok[RECEIPT_SHEET].iter_rows(values_only=True) if r and r[0]}["县总工会审核意见"] == "通过"
+    assert {r[0]: r[2] for r in ok[RECEIPT_SHEET].iter_rows(values_only=True) if r and r[0]}["县总工会审核意见"] == "通过"
     assert "已保存审核意见 2 条" in result.message
 
     # Pressing the button again stores nothing new: the entries equal the stored decisions.

@@ -70,8 +70,23 @@ def test_one_bulk_write_per_sheet_from_a1(json_book, xl, make):
     for sheet in sheets:
         (write,) = xl.actions(book, "setValues", sheet.title)
         assert (write["start_row"], write["start_column"]) == (0, 0)
-        assert (write["row_count"], write["column_count"]) == (sheet.last_row, sheet.width)
-        assert len(write["values"]) == sheet.last_row
+        assert (write["row_count"], write["column_count"]) == (sheet.end_row, sheet.width)
+        assert len(write["values"]) == sheet.end_row
+
+
+def test_print_area_follows_the_layout(json_book, xl, make):
+    """xlwings' page_setup API: every sheet's print area is the layout's, on every refresh."""
+    book = json_book(xl.empty_payload())
+    sheets = master_sheets(make())
+    write_sheets(book, sheets)
+    for sheet in sheets:
+        (action,) = xl.actions(book, "setPrintArea", sheet.title)
+        assert action["args"] == [sheet.page_setup.print_area]
+    summary = sheets[0]
+    assert summary.signature and summary.page_setup.last_row == summary.end_row > summary.last_row
+    rows = summary.signature_rows
+    (height,) = [a for a in xl.actions(book, "setRowHeight", "汇总") if a["start_row"] + 1 == rows[0]]
+    assert (height["row_count"], height["args"]) == (len(rows), [summary.signature_height])
 
 
 def test_number_formats_go_before_values(json_book, xl, make):
