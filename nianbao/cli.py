@@ -231,6 +231,52 @@ def serve(
     nightly.serve(name="nianbao-nightly", schedules=[Cron(cron, timezone=timezone)], parameters=params)
 
 
+@app.command("report-up")
+def report_up_command(
+    out: Path = typer.Option(..., "-o", "--out", metavar="文件", help="输出的上报报表（.xlsx）"),
+    period: PeriodOpt = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    force: bool = typer.Option(False, "--force", help="下级报表仍有审核错误时也强制生成（封面备注注明“强制上报”）"),
+    filler: str | None = typer.Option(None, "--filler", metavar="姓名", help="封面“填表人”"),
+    phone: str | None = typer.Option(None, "--phone", metavar="电话", help="封面“联系电话”"),
+    head: str | None = typer.Option(None, "--head", metavar="姓名", help="封面“单位负责人”"),
+) -> None:
+    """生成本级向上级报送的汇总报表（同一模板；困难职工台账以帮扶汇总代替，不含姓名和身份证号）。"""
+    from rich.markup import escape
+
+    from nianbao.console import console
+    from nianbao.report_up import Contact, OpenErrors, errors_of, report_up
+    from nianbao.schemas.county import ConfigError, load_county
+    from nianbao.store import open_store
+    from nianbao.workbooks.template import county_period
+
+    settings = _settings(config, None, db, None, None)
+    try:
+        county = load_county(settings.config)
+        period = county_period(county, period)
+    except (ConfigError, ValueError) as exc:
+        console.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(2)
+    store = open_store(settings.db)
+    try:
+        up = report_up(store, county, period, out, contact=Contact(filler, phone, head), force=force)
+    except OpenErrors as exc:
+        console.print(f"[red]未生成上报报表：{escape(str(exc))}[/]")
+        raise typer.Exit(1)
+    finally:
+        store.close()
+    console.print(f"已生成{county.county_name}{period}年报上报报表：[cyan]{escape(str(up.path.resolve()))}[/]")
+    if up.forced:
+        console.print(f"[yellow]强制上报：{escape('、'.join(up.open_errors))} 的审核错误尚未解决，封面备注已注明[/]")
+    if up.missing:
+        console.print(f"[yellow]尚未报送、未计入汇总的{county.info.child}：{escape('、'.join(up.missing))}[/]")
+    for f in up.report.findings:
+        console.print(f"{'[red]错误[/]' if f.severity.value == 'error' else '[yellow]提示[/]'} {escape(f.message)}")
+    if errors_of(up.report):
+        raise typer.Exit(1)
+
+
 def _consolidated(settings, period: str | None):
     """The period's consolidation from the store, read only: no run or publish is recorded."""
     from nianbao.console import console
@@ -294,11 +340,19 @@ def summary_text(
 @app.command()
 def demo(
     directory: Path = typer.Option(Path("demo"), "--dir", metavar="文件夹", help="演示县的目录"),
+    level: str = typer.Option("县", "--level", metavar="级别", help="县：一个演示县；市：几个演示县各自汇总后上报到演示市"),
 ) -> None:
     """生成演示县（配置、两年的报表，含错误、逾期、未报、重报）并运行一次汇总。"""
     from nianbao.console import console
     from nianbao.demo import build_demo, move_later
     from nianbao.schemas.county import load_county
+
+    if level in ("市", "city"):
+        _demo_city(directory)
+        return
+    if level not in ("县", "county"):
+        console.print(f"[red]--level 只能是“县”或“市”，收到「{level}」[/]")
+        raise typer.Exit(2)
 
     config_path, inbox = directory / "county.toml", directory / "inbox"
     plan = None
@@ -310,6 +364,14 @@ def demo(
             plan = build_demo(directory)
     county = load_county(config_path)
     console.print(f"演示县：{county.county_name}，{len(county.townships)} 个乡镇，收件箱 {inbox.resolve()}")
+    _run_demo(directory, config_path, inbox)
+    if plan is not None and plan.later:
+        moved = move_later(plan, county.latest_period)
+        console.print(f"\n收到更正后的报表 {len(moved)} 份（{'、'.join(p.name for p in moved)}），再次汇总，见「变动情况」表：", soft_wrap=True)
+        _run_demo(directory, config_path, inbox)
+
+
+def _run_demo(directory: Path, config_path: Path, inbox: Path) -> None:
     settings = _settings(
         config_path,
         str(inbox),
@@ -318,10 +380,22 @@ def demo(
         str(directory / "outbox"),
     )
     _run_flow(settings, None)
-    if plan is not None and plan.later:
-        moved = move_later(plan, county.latest_period)
-        console.print(f"\n收到更正后的报表 {len(moved)} 份（{'、'.join(p.name for p in moved)}），再次汇总，见「变动情况」表：", soft_wrap=True)
-        _run_flow(settings, None)
+
+
+def _demo_city(directory: Path) -> None:
+    from nianbao.console import console
+    from nianbao.demo_city import build_demo_city
+    from nianbao.schemas.county import load_county
+
+    config_path, inbox = directory / "city.toml", directory / "inbox"
+    if config_path.is_file() and inbox.is_dir():
+        console.print(f"演示市已存在，直接再运行一次汇总：{inbox.resolve()}")
+    else:
+        with console.status("正在生成演示市：各县汇总乡镇报表并生成上报报表……"):
+            build_demo_city(directory)
+    city = load_county(config_path)
+    console.print(f"演示市：{city.county_name}，{len(city.townships)} 个县，收件箱（各县上报报表）{inbox.resolve()}")
+    _run_demo(directory, config_path, inbox)
 
 
 def main() -> None:

@@ -31,8 +31,10 @@ import pandas as pd
 
 from nianbao.lineage import SOURCE_COLUMNS, build_sources
 from nianbao.outliers import explain_county_yoy, find_outliers, notes_by_township
+from nianbao.grouping import group_table
 from nianbao.schemas.county import CountyConfig
 from nianbao.schemas.findings import Finding, Severity, warning
+from nianbao.schemas.levels import LEVELS, Level, LevelInfo
 from nianbao.schemas.indicators import BY_CODE, INDICATORS, MONEY_UNIT, RATES
 from nianbao.schemas.models import Period
 
@@ -115,6 +117,8 @@ class Inputs:
     unidentified: pd.DataFrame = field(default_factory=lambda: empty_frame(FINDING_COLUMNS))
     # CELL_COLUMNS: where each current value was read, and the 情况说明 beside it
     cells: pd.DataFrame = field(default_factory=lambda: empty_frame(CELL_COLUMNS))
+    # nianbao.grouping.GROUP_COLUMNS: the current returns' roster totals by group (分组汇总)
+    groups: pd.DataFrame | None = None
 
     @classmethod
     def empty(cls, period: str) -> "Inputs":
@@ -151,6 +155,8 @@ class Consolidation:
     # nianbao.lineage.SOURCE_COLUMNS: file, sheet and cell of every figure on 分乡镇
     sources: pd.DataFrame = field(default_factory=lambda: empty_frame(SOURCE_COLUMNS))
     changes: Any = None  # nianbao.changes.Changes since the previous publish, set by the pipeline
+    level: str = "县"  # the config's level (nianbao.schemas.levels): 县 sums townships, 市 counties
+    groups: pd.DataFrame | None = None  # 分组汇总 (nianbao.grouping.group_table), None without data
 
     def run_counts(self) -> dict[str, int]:
         """The counts recorded with a consolidation run (``Store.finish_run``)."""
@@ -324,16 +330,18 @@ def _yoy(config: CountyConfig, current: pd.DataFrame, previous: pd.DataFrame) ->
     return yoy, len(basis)
 
 
-def _yoy_findings(yoy: pd.DataFrame, threshold: float, period: str, previous_period: str, basis: int) -> list[Finding]:
+def _yoy_findings(
+    yoy: pd.DataFrame, threshold: float, period: str, previous_period: str, basis: int, info: LevelInfo = LEVELS[Level.COUNTY]
+) -> list[Finding]:
     out = []
     for row in yoy[yoy["flagged"]].itertuples(index=False):
         field_ = f"summary.{row.code}" if row.code in BY_CODE else None
         out.append(
             warning(
                 "hist.yoy",
-                f"「{row.label}」全县{Period(period).label}为 {_fmt(row.current, row.unit)}，"
+                f"「{row.label}」{info.whole}{Period(period).label}为 {_fmt(row.current, row.unit)}，"
                 f"{Period(previous_period).label}为 {_fmt(row.previous, row.unit)}，同比变动 {row.share:+.1%}，"
-                f"超过 ±{threshold:.0%} 的提示阈值（同口径 {basis} 个乡镇）；请核实数据并说明变动原因",
+                f"超过 ±{threshold:.0%} 的提示阈值（同口径 {basis} 个{info.child}）；请核实数据并说明变动原因",
                 field=field_,
                 label=row.label,
                 value=_fmt(row.current, row.unit),
@@ -343,7 +351,7 @@ def _yoy_findings(yoy: pd.DataFrame, threshold: float, period: str, previous_per
     return out
 
 
-def _duplicate_units(units: pd.DataFrame, names: Mapping[str, str]) -> list[Finding]:
+def _duplicate_units(units: pd.DataFrame, names: Mapping[str, str], info: LevelInfo = LEVELS[Level.COUNTY]) -> list[Finding]:
     """A unit (same USCC) in the rosters of two or more townships' current returns."""
     u = units[["township_code", "row", "uscc", "name"]].copy()
     u["uscc"] = u["uscc"].astype("string").str.strip().str.upper()
@@ -360,17 +368,17 @@ def _duplicate_units(units: pd.DataFrame, names: Mapping[str, str]) -> list[Find
         out.append(
             warning(
                 "county.dup_unit",
-                f"单位「{unit_name}」（统一社会信用代码 {uscc}）同时出现在多个乡镇的基层工会名册中：{places}；"
-                "同一单位只能由一个乡镇填报，请核实归属后由不应填报的乡镇删除该行并重新报送",
+                f"单位「{unit_name}」（统一社会信用代码 {uscc}）同时出现在多个{info.child}的基层工会名册中：{places}；"
+                f"同一单位只能由一个{info.child}填报，请核实归属后由不应填报的{info.child}删除该行并重新报送",
                 field="roster",
                 value=str(uscc),
-                expected="每个单位只出现在一个乡镇的名册中",
+                expected=f"每个单位只出现在一个{info.child}的名册中",
             )
         )
     return out
 
 
-def _unknown_townships(submissions: pd.DataFrame, known: set[str]) -> list[Finding]:
+def _unknown_townships(submissions: pd.DataFrame, known: set[str], info: LevelInfo = LEVELS[Level.COUNTY]) -> list[Finding]:
     subs = submissions[~submissions["township_code"].isin(known) & (submissions["township_code"].fillna("") != "")]
     out = []
     for code, group in subs.groupby("township_code", sort=True):
@@ -378,11 +386,11 @@ def _unknown_townships(submissions: pd.DataFrame, known: set[str]) -> list[Findi
         out.append(
             warning(
                 "county.unknown_township",
-                f"收到填报单位代码 {code} 的报表{files}，该代码不在本县配置的乡镇名单中，未计入汇总；"
-                "请核对封面「填报单位代码」，或在县配置中补充该乡镇",
+                f"收到填报单位代码 {code} 的报表{files}，该代码不在本{info.level.value}配置的{info.child}名单中，未计入汇总；"
+                f"请核对封面「填报单位代码」，或在{info.level.value}配置中补充该{info.child}",
                 field="cover.township_code",
                 value=str(code),
-                expected="县配置中的乡镇代码",
+                expected=f"{info.level.value}配置中的{info.child}代码",
             )
         )
     return out
@@ -473,10 +481,10 @@ def consolidate(config: CountyConfig, inputs: Inputs, as_of: datetime) -> Consol
                 expected="县配置中已配置的报告期",
             )
         )
-    county_findings += _unknown_townships(inputs.submissions, set(names))
-    county_findings += _duplicate_units(inputs.units[inputs.units["township_code"].isin(current.index)], names)
+    county_findings += _unknown_townships(inputs.submissions, set(names), config.info)
+    county_findings += _duplicate_units(inputs.units[inputs.units["township_code"].isin(current.index)], names, config.info)
     notes = notes_by_township(inputs.cells)
-    county_findings += [explain_county_yoy(f, notes, names) for f in _yoy_findings(yoy, config.yoy_threshold, period, previous_period, basis)]
+    county_findings += [explain_county_yoy(f, notes, names) for f in _yoy_findings(yoy, config.yoy_threshold, period, previous_period, basis, config.info)]
     sources = build_sources(inputs, current, names)
     outliers = _township_findings(find_outliers(current, names, config.outlier_threshold, notes), sources)
 
@@ -502,4 +510,6 @@ def consolidate(config: CountyConfig, inputs: Inputs, as_of: datetime) -> Consol
         status_counts=status_counts,
         yoy_townships=basis,
         sources=sources,
+        level=config.level.value,
+        groups=None if inputs.groups is None else group_table(inputs.groups, names, towns["township_code"]),
     )

@@ -11,6 +11,9 @@ Design:
   the catalogue needs no migration). Values are exact decimal strings, never floats.
 * ``roster_units`` — USCC and unit name of each roster row, for the county duplicate check.
   The hardship ledger is reduced to a row count and an amount sum: no names, no ID numbers.
+* ``roster_details`` — each roster row whole (units, not people), for the return reported upward.
+* ``detail_totals`` — per return, the roster's totals by 单位类型 and overall and the ledger
+  as counts and amounts by 困难类型/帮扶方式 (``nianbao.grouping``), for 分组汇总 and reporting up.
 * ``current_returns`` — the pointer (township, period) → the submission whose values count.
   It moves only to a *valid* submission received later than the one it points to.
 * ``decisions`` — county decisions (通过 / 退回) per township+period, appended.
@@ -68,6 +71,7 @@ from nianbao.consolidate import (
     FileStatus,
     Inputs,
 )
+from nianbao.grouping import DIM_ALL, DIM_UNIT_TYPE, GROUP_COLUMNS, detail_totals
 from nianbao.schemas.findings import Report
 from nianbao.schemas.models import Period, TownshipReturn
 from nianbao.workbooks.layout import CellMap
@@ -197,6 +201,26 @@ class Publish(Base):
     period: Mapped[str] = mapped_column(String(6))
     published_at: Mapped[datetime] = mapped_column(UTCDateTime)
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+class RosterDetail(Base):
+    """A whole roster row (units, not people: no personal data), for the return reported upward."""
+
+    __tablename__ = "roster_details"
+
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), primary_key=True)
+    row: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)  # RosterRow.model_dump(mode="json")
+
+
+class DetailTotal(Base):
+    """A return's roster totals by group and its ledger as counts/amounts (``nianbao.grouping``)."""
+
+    __tablename__ = "detail_totals"
+
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
+    grp: Mapped[str] = mapped_column(String(40), primary_key=True)
+    measure: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[Decimal] = mapped_column(DecimalText)
 
 
 class CurrentReturn(Base):
@@ -449,6 +473,11 @@ class Store:
             sources = _cell_rows(sub.id, ret, cells)
             if sources:
                 session.execute(insert(SummaryCell), sources)
+                details = [{"submission_id": sub.id, "row": i, "data": r.model_dump(mode="json")} for i, r in enumerate(ret.roster)]
+                session.execute(insert(RosterDetail), details)
+            totals = [{"submission_id": sub.id, **t} for t in detail_totals(ret)]
+            if totals:
+                session.execute(insert(DetailTotal), totals)
         superseded, current = None, False
         if status is FileStatus.ACCEPTED:
             superseded, current = self._maybe_make_current(session, sub)
@@ -686,6 +715,46 @@ class Store:
             stmt = stmt.where(RosterUnit.uscc.in_(shared))
         return self._frame(stmt, UNIT_COLUMNS)
 
+    def group_totals(self, period: str, dimensions: Iterable[str] = (DIM_UNIT_TYPE, DIM_ALL)) -> pd.DataFrame:
+        """The current returns' per-return totals (``nianbao.grouping.GROUP_COLUMNS``) of ``dimensions``."""
+        period = str(Period(period))
+        t = DetailTotal
+        stmt = (
+            select(CurrentReturn.township_code, t.dimension, t.grp, t.measure, sa.type_coerce(t.value, String))
+            .join(t, t.submission_id == CurrentReturn.submission_id)
+            .where(CurrentReturn.period == period, t.dimension.in_(list(dimensions)))
+            .order_by(CurrentReturn.township_code)
+        )
+        return self._frame(stmt, GROUP_COLUMNS)
+
+    def without_details(self, period: str) -> list[str]:
+        """Townships whose current return was stored before roster details and group totals were
+        kept (an older database): they cannot be reported upward until their file is stored again."""
+        period = str(Period(period))
+        has = select(DetailTotal.submission_id).where(DetailTotal.submission_id == CurrentReturn.submission_id).exists()
+        has_units = select(RosterUnit.submission_id).where(RosterUnit.submission_id == CurrentReturn.submission_id).exists()
+        has_rows = select(RosterDetail.submission_id).where(RosterDetail.submission_id == CurrentReturn.submission_id).exists()
+        stmt = (
+            select(CurrentReturn.township_code)
+            .join(Submission, Submission.id == CurrentReturn.submission_id)
+            .where(CurrentReturn.period == period, ~has | (has_units & ~has_rows))
+            .order_by(CurrentReturn.township_code)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.scalars(stmt))
+
+    def roster_details(self, period: str) -> list[tuple[str, dict[str, Any]]]:
+        """(township code, roster row as JSON) of every current return of ``period``, in order."""
+        period = str(Period(period))
+        stmt = (
+            select(CurrentReturn.township_code, RosterDetail.data)
+            .join(RosterDetail, RosterDetail.submission_id == CurrentReturn.submission_id)
+            .where(CurrentReturn.period == period)
+            .order_by(CurrentReturn.township_code, RosterDetail.row)
+        )
+        with self.engine.connect() as conn:
+            return [(code, data) for code, data in conn.execute(stmt).all()]
+
     def latest_decisions(self, period: str) -> pd.DataFrame:
         """The latest county decision per township for ``period``."""
         d = DecisionRow
@@ -737,6 +806,7 @@ class Store:
             decisions=self.latest_decisions(period),
             unidentified=self.unidentified(sources),
             cells=self.current_cells(period),
+            groups=self.group_totals(period),
         )
 
 

@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING
 
 from nianbao.consolidate import Consolidation, TownshipStatus
+from nianbao.schemas.levels import level_info
 
 if TYPE_CHECKING:
     from nianbao.pipeline import RunResult
@@ -18,7 +19,8 @@ def _pct(value: float) -> str:
 def status_line(c: Consolidation) -> str:
     counts = c.status_counts
     parts = [f"{s.value} {counts.get(s.value, 0)}" for s in TownshipStatus]
-    return f"应报 {len(c.status)} 个乡镇：" + "，".join(parts) + f"；报送率 {_pct(c.completeness)}，及时率 {_pct(c.timeliness)}"
+    child = level_info(getattr(c, "level", "县")).child
+    return f"应报 {len(c.status)} 个{child}：" + "，".join(parts) + f"；报送率 {_pct(c.completeness)}，及时率 {_pct(c.timeliness)}"
 
 
 def explained_count(c: Consolidation) -> int:

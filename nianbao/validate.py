@@ -48,7 +48,7 @@ def check_file(path: Path | str, *, period: str | None = None, county: CountyCon
 
 
 def check_raw(raw: RawReturn, *, name: str, period: str | None = None, county: CountyConfig | None = None) -> Checked:
-    ret, cell_findings = build_return(raw.cover, raw.summary, raw.roster, raw.ledger, raw.notes)
+    ret, cell_findings = build_return(raw.cover, raw.summary, raw.roster, raw.ledger, raw.aid, raw.notes)
     ctx = RuleContext(period=period, county=county)
     findings = [raw.cells.place(f) for f in (*cell_findings, *run_rules(ret, ctx))]
     report = Report(file=name, township=ret.cover.township_code, period=ret.cover.period, findings=findings)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from nianbao.schemas.models import Period, TOWNSHIP_CODE_PATTERN
+from nianbao.schemas.levels import Level, LevelInfo, level_info, membership_problems, normalize_config
+from nianbao.schemas.models import Period, UNIT_CODE_PATTERN
 
 DEMO_CONFIG = Path(__file__).with_name("demo_county.toml")
 
@@ -21,7 +22,8 @@ DEMO_CONFIG = Path(__file__).with_name("demo_county.toml")
 class Township(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    code: str = Field(pattern=TOWNSHIP_CODE_PATTERN)
+    # The shape a reporting unit's code must have depends on the level (CountyConfig checks it).
+    code: str = Field(pattern=UNIT_CODE_PATTERN)
     name: str = Field(min_length=2)
 
 
@@ -65,26 +67,41 @@ class PeriodConfig(BaseModel):
 
 
 class CountyConfig(BaseModel):
+    """A reporting config: this unit (a county by default, or a city/province) and its reporting
+    units. The field names are the county's; ``level`` says which level the config is for
+    (see :mod:`nianbao.schemas.levels`), and ``townships`` are then counties or cities."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     county_code: str = Field(pattern=r"^\d{6}$")
     county_name: str
+    level: Level = Level.COUNTY
     townships: list[Township] = Field(min_length=1)
     periods: list[PeriodConfig] = Field(min_length=1)
     yoy_threshold: float = Field(default=0.3, gt=0, description="同比变动超过该比例给出提示")
     outlier_threshold: float = Field(default=3.5, gt=0, description="乡镇比率偏离全县中位数的稳健 z 值超过该值给出提示")
     contact: Contact | None = None  # printed on the receipts; optional
 
+    @model_validator(mode="before")
+    @classmethod
+    def _unit_form(cls, data: object) -> object:
+        return normalize_config(data)
+
     @model_validator(mode="after")
     def _consistent(self) -> "CountyConfig":
         codes = [t.code for t in self.townships]
         dupes = sorted({c for c in codes if codes.count(c) > 1})
         if dupes:
-            raise ValueError(f"乡镇代码重复：{'、'.join(dupes)}")
-        foreign = [t.code for t in self.townships if not t.code.startswith(self.county_code)]
-        if foreign:
-            raise ValueError(f"乡镇代码 {'、'.join(foreign)} 不以县代码 {self.county_code} 开头")
+            raise ValueError(f"{self.info.child}代码重复：{'、'.join(dupes)}")
+        problems = membership_problems(self.level, self.county_code, codes)
+        if problems:
+            raise ValueError("；".join(problems))
         return self
+
+    @property
+    def info(self) -> LevelInfo:
+        """The level's words and code shapes (乡镇/县, 分乡镇/分县, 全县/全市)."""
+        return level_info(self.level)
 
     def township(self, code: str) -> Township | None:
         return next((t for t in self.townships if t.code == code), None)

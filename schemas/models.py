@@ -38,6 +38,8 @@ AidMethod = Literal["生活救助", "医疗救助", "助学", "就业帮扶", "�
 
 PERIOD_PATTERN = r"^\d{4}(H[12])?$"
 TOWNSHIP_CODE_PATTERN = r"^\d{9}(\d{3})?$"
+# Any reporting unit: a township (9 or 12 digits) or, one level up, a county or city (6 digits).
+UNIT_CODE_PATTERN = r"^\d{6}(\d{3}(\d{3})?)?$"
 
 
 def _choice(literal: Any) -> Any:
@@ -125,6 +127,7 @@ class Cover(BaseModel):
     phone: Code = col("联系电话", width=16, text=True)
     head: Text = col("单位负责人", width=12)
     fill_date: Day = col("填报日期", width=14)
+    note: Text = col("备注", width=30, required=False)
 
 
 class RosterRow(BaseModel):
@@ -147,6 +150,8 @@ class RosterRow(BaseModel):
     has_congress: YesNo = col("是否建立职代会", width=10)
     pays_dues: YesNo = col("是否缴纳工会经费", width=10)
     dues_amount: Money = col("缴纳金额", unit=MONEY_UNIT, width=12, required=False)
+    # Filled on a county's return to its city (each unit keeps its township); blank on a township's.
+    township: Text = col("所属乡镇", width=12, required=False)
 
 
 class LedgerRow(BaseModel):
@@ -161,6 +166,21 @@ class LedgerRow(BaseModel):
     aid_method: _choice(AidMethod) = col("帮扶方式", width=10)
     amount: Yuan = col("帮扶金额", unit="元", width=12)
     aid_date: Day = col("帮扶日期", width=12)
+
+
+class AidRow(BaseModel):
+    """帮扶汇总: the hardship ledger reduced to counts and amounts, one row per 困难类型 and 帮扶方式.
+
+    What a county reports upward instead of the ledger (names and ID numbers stay in the county);
+    the cross-sheet rules count these rows' 人次 and 金额 as they count the ledger's rows.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    hardship_type: _choice(HardshipType) = col("困难类型", width=10)
+    aid_method: _choice(AidMethod) = col("帮扶方式", width=10)
+    cases: Count = col("帮扶人次", unit="人次", width=10)
+    amount: Yuan = col("帮扶金额", unit="元", width=14)
 
 
 def _indicator_field(ind: Indicator) -> tuple[Any, Any]:
@@ -202,6 +222,7 @@ class TownshipReturn(BaseModel):
     notes: Notes = Field(default_factory=Notes)  # type: ignore[valid-type]
     roster: list[RosterRow] = []
     ledger: list[LedgerRow] = []
+    aid: list[AidRow] = []  # 帮扶汇总: a return reported upward carries this instead of the ledger
 
 
 class Period(str):

@@ -110,11 +110,28 @@ def _cover_township(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
     code = ret.cover.township_code
     if ctx.county and code and ctx.county.township(code) is None:
         yield _f(
-            f"填报单位代码 {code} 不在{ctx.county.county_name}的乡镇名单中，请使用县总工会下发的模板",
+            f"填报单位代码 {code} 不在{ctx.county.county_name}的{ctx.county.info.child}名单中，"
+            f"请使用{ctx.county.level.value}总工会下发的模板",
             field="cover.township_code",
             label="填报单位代码",
             value=code,
             expected="县配置中的乡镇代码",
+        )
+
+
+# The start of the cover's 备注 on a return reported upward although its units had open errors.
+FORCED_MARK = "强制上报"
+
+
+def _cover_forced(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
+    note = ret.cover.note or ""
+    if note.startswith(FORCED_MARK):
+        yield _f(
+            f"本报表为强制上报，备注：「{note}」；其下级报表的审核错误尚未解决，汇总数可能还会变动",
+            field="cover.note",
+            label="备注",
+            value=note,
+            expected="下级报表审核无误后上报",
         )
 
 
@@ -262,8 +279,14 @@ def _roster_dues(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
 # --- 表间: roster and ledger against the summary -------------------------------------------------
 
 
-def _cross(code: str, what: str, sheet: str, aggregate: Callable[[TownshipReturn], int | Decimal]) -> Check:
-    """The summary indicator ``code`` must equal an aggregate of a detail sheet."""
+def _cross(
+    code: str,
+    what: str,
+    sheet: str,
+    aggregate: Callable[[TownshipReturn], int | Decimal],
+    slack: Callable[[TownshipReturn], Decimal] = lambda ret: Decimal(0),
+) -> Check:
+    """The summary indicator ``code`` must equal an aggregate of a detail sheet (within ``slack``)."""
 
     def check(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
         rows = ret.roster if sheet == "roster" else ret.ledger
@@ -271,8 +294,8 @@ def _cross(code: str, what: str, sheet: str, aggregate: Callable[[TownshipReturn
         if declared is None or (not rows and sheet == "roster"):
             return
         actual = aggregate(ret)
-        if actual != declared:
-            sheet_label = "基层工会名册" if sheet == "roster" else "困难职工帮扶台账"
+        if abs(actual - declared) > slack(ret):
+            sheet_label = "基层工会名册" if sheet == "roster" else ("帮扶汇总" if ret.aid else "困难职工帮扶台账")
             yield _f(
                 f"填写了 {_num(declared)}，但「{sheet_label}」中{what}为 {_num(actual)}，两者应一致",
                 field=f"summary.{code}",
@@ -292,9 +315,34 @@ def _total(attr: str) -> Callable[[TownshipReturn], int | Decimal]:
     return lambda ret: sum((getattr(r, attr) or 0) for r in ret.roster)
 
 
+def _ledger_cases(ret: TownshipReturn) -> int:
+    """帮扶人次: one per ledger row, plus the 帮扶汇总 counts of a return reported upward."""
+    return len(ret.ledger) + sum((r.cases or 0) for r in ret.aid)
+
+
 def _ledger_amount_wan(ret: TownshipReturn) -> Decimal:
-    yuan = sum((r.amount or Decimal(0)) for r in ret.ledger)
+    yuan = sum((r.amount or Decimal(0)) for r in ret.ledger) + sum((r.amount or Decimal(0)) for r in ret.aid)
     return (Decimal(yuan) / 10000).quantize(Decimal("0.01"))
+
+
+def _rounding_of_lower_returns(ret: TownshipReturn) -> Decimal:
+    """帮扶资金 of a return reported upward is the sum of its lower returns' figures, each rounded
+    to 0.01 万元, while 帮扶汇总 keeps exact 元: allow half a cent of 万元 per lower return (the
+    townships named in the roster's 所属乡镇)."""
+    if not ret.aid:
+        return Decimal(0)
+    return Decimal("0.005") * max(1, len({r.township for r in ret.roster if r.township}))
+
+
+def _aid_or_ledger(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
+    if ret.ledger and ret.aid:
+        yield _f(
+            f"「困难职工帮扶台账」有 {len(ret.ledger)} 行，「帮扶汇总」也有 {len(ret.aid)} 行；两者只能填一个，"
+            "乡镇报表填台账，上报上级的汇总报表填帮扶汇总",
+            field="aid",
+            value=str(len(ret.aid)),
+            expected="帮扶汇总为空（或台账为空）",
+        )
 
 
 def _roster_present(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
@@ -369,6 +417,7 @@ RULES: tuple[Rule, ...] = (
     Rule("cover.period", E, "报告期与本次收取的报告期一致", _cover_period),
     Rule("cover.township", E, "填报单位属于本县", _cover_township),
     Rule("cover.phone", W, "联系电话格式", _cover_phone),
+    Rule("cover.forced", W, "强制上报的汇总报表", _cover_forced),
     Rule("cover.fill_date", W, "填报日期合理", _cover_date),
     Rule("roster.empty", E, "已建会单位应填写名册", _roster_present),
     Rule("roster.uscc", E, "统一社会信用代码校验位", _roster_uscc),
@@ -385,10 +434,11 @@ RULES: tuple[Rule, ...] = (
     Rule("xt.A10", E, "会员人数 = 名册会员人数合计", _cross("A10", "会员人数合计", "roster", _total("members"))),
     Rule("xt.F01", E, "缴纳经费单位数 = 名册中缴纳经费的单位数", _cross("F01", "缴纳工会经费的单位数", "roster", _count("pays_dues"))),
     Rule("xt.F03", W, "收缴工会经费 = 名册缴纳金额合计", _cross("F03", "缴纳金额合计（万元）", "roster", _total("dues_amount"))),
-    Rule("xt.D03", E, "帮扶困难职工人次 = 台账行数", _cross("D03", "登记的帮扶人次", "ledger", lambda r: len(r.ledger))),
-    Rule("xt.D04", W, "帮扶资金 = 台账帮扶金额合计", _cross("D04", "帮扶金额合计（折合万元）", "ledger", _ledger_amount_wan)),
+    Rule("xt.D03", E, "帮扶困难职工人次 = 台账行数", _cross("D03", "登记的帮扶人次", "ledger", _ledger_cases)),
+    Rule("xt.D04", W, "帮扶资金 = 台账帮扶金额合计", _cross("D04", "帮扶金额合计（折合万元）", "ledger", _ledger_amount_wan, _rounding_of_lower_returns)),
     Rule("ledger.id_number", E, "身份证号校验位", _ledger_id),
     Rule("ledger.aid_date", E, "帮扶日期在报告期内", _ledger_date),
+    Rule("aid.with_ledger", E, "台账与帮扶汇总只填其一", _aid_or_ledger),
     Rule("ledger.duplicate", W, "同一人同一天不重复登记", _ledger_duplicate),
 )
 

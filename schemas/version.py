@@ -12,7 +12,7 @@ from dataclasses import asdict
 from functools import cache
 
 from nianbao.schemas.indicators import INDICATORS, RATES, SUMS
-from nianbao.schemas.models import Cover, LedgerRow, Notes, RosterRow, field_specs
+from nianbao.schemas.models import AidRow, Cover, LedgerRow, Notes, RosterRow, field_specs
 
 TEMPLATE_VERSION = "2025.2"  # 2025.2: 情况说明 column on 主要指标
 
@@ -27,6 +27,7 @@ def schema_fingerprint() -> str:
         "cover": [asdict(f) for f in field_specs(Cover)],
         "roster": [asdict(f) for f in field_specs(RosterRow)],
         "ledger": [asdict(f) for f in field_specs(LedgerRow)],
+        "aid": [asdict(f) for f in field_specs(AidRow)],
         "notes": [asdict(f) for f in field_specs(Notes)],
     }
     blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str).encode()

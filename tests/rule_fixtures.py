@@ -137,6 +137,13 @@ def _ledger(i: int, key: str, value) -> Callable[[dict], None]:
     return mutate
 
 
+def _set_aid(rows: list[dict]) -> Callable[[dict], None]:
+    def mutate(v: dict) -> None:
+        v["aid"] = copy.deepcopy(rows)
+
+    return mutate
+
+
 def _roster(i: int, key: str, value) -> Callable[[dict], None]:
     def mutate(v: dict) -> None:
         v["roster"][i][key] = value
@@ -203,6 +210,9 @@ FIXTURES: tuple[Fixture, ...] = (
     Fixture("ledger.id_number", "ledger.0.id_number", _bad_id),
     Fixture("ledger.aid_date", "ledger.2.aid_date", _ledger(2, "aid_date", date(2024, 6, 1))),
     Fixture("ledger.duplicate", "ledger.1.id_number", _dup_aid),
+    Fixture("cover.forced", "cover.note", _set("cover", "note", "强制上报：仍有 1 个乡镇的报表存在未解决的审核错误")),
+    # 帮扶汇总 (a return reported upward) beside a ledger: a zero row changes no total
+    Fixture("aid.with_ledger", "aid", _set_aid([{"hardship_type": "因病", "aid_method": "生活救助", "cases": 0, "amount": 0}])),
 )
 
 

@@ -39,7 +39,7 @@ from nianbao.schemas.indicators import (
     Rate,
     indicators_in,
 )
-from nianbao.schemas.models import NOTE_LABEL, Cover, FieldSpec, LedgerRow, RosterRow, field_specs
+from nianbao.schemas.models import NOTE_LABEL, AidRow, Cover, FieldSpec, LedgerRow, RosterRow, field_specs
 from nianbao.workbooks.printing import LANDSCAPE, PORTRAIT, PageSetup, pages_wide
 
 # --------------------------------------------------------------------------------------------
@@ -49,11 +49,12 @@ SHEET_COVER = "封面"
 SHEET_SUMMARY = "主要指标"
 SHEET_ROSTER = "基层工会名册"
 SHEET_LEDGER = "困难职工帮扶台账"
+SHEET_AID = "帮扶汇总"
 SHEET_META = "_meta"
 META_STATE = "veryHidden"  # python-calamine lists and reads very hidden sheets
-SHEET_ORDER = (SHEET_GUIDE, SHEET_COVER, SHEET_SUMMARY, SHEET_ROSTER, SHEET_LEDGER, SHEET_META)
+SHEET_ORDER = (SHEET_GUIDE, SHEET_COVER, SHEET_SUMMARY, SHEET_ROSTER, SHEET_LEDGER, SHEET_AID, SHEET_META)
 # Sheets a return cannot do without (the guide may be deleted without losing anything).
-DATA_SHEETS = (SHEET_COVER, SHEET_SUMMARY, SHEET_ROSTER, SHEET_LEDGER)
+DATA_SHEETS = (SHEET_COVER, SHEET_SUMMARY, SHEET_ROSTER, SHEET_LEDGER, SHEET_AID)
 
 NAME_PREFIX = "NB_"
 
@@ -394,7 +395,11 @@ ROSTER = DetailTable(
 LEDGER = DetailTable(
     "ledger", LedgerRow, SHEET_LEDGER, "困难职工帮扶台账（每次帮扶填一行）", "T_LEDGER", "NB_LEDGER", capacity=300
 )
-DETAIL_TABLES: tuple[DetailTable, ...] = (ROSTER, LEDGER)
+# A return reported upward (county to city) carries this instead of the ledger's names and IDs.
+AID = DetailTable(
+    "aid", AidRow, SHEET_AID, "困难职工帮扶汇总（上报上级时代替台账；乡镇报表不填）", "T_AID", "NB_AID", capacity=60
+)
+DETAIL_TABLES: tuple[DetailTable, ...] = (ROSTER, LEDGER, AID)
 TABLE_BY_KEY = {t.key: t for t in DETAIL_TABLES}
 
 # --------------------------------------------------------------------------------------------

@@ -37,6 +37,8 @@ import pandas as pd
 
 from nianbao.consolidate import local_naive
 from nianbao.schemas.findings import SEVERITY_LABEL, Severity
+from nianbao.schemas.levels import level_info
+from nianbao.workbooks.group_layout import group_sheet
 from nianbao.schemas.indicators import INDICATORS, MONEY_UNIT, RATES
 from nianbao.schemas.models import Period
 from nianbao.workbooks.layout import SUMMARY_COLUMNS, Ref, col_letter, summary_rows
@@ -543,7 +545,7 @@ def _get(series: pd.Series, code: str) -> Any:
 # --- the sheets ----------------------------------------------------------------------------------
 
 RATE_CODES = frozenset(r.code for r in RATES)
-RATES_HEADING = "主要比率（由全县合计数计算）"
+RATES_HEADING = "主要比率（由{whole}合计数计算）"
 # Fields the consolidation may carry beyond the agreed ones, shown on 报送情况 when present:
 # field -> (label, defined name, kind).
 _EXTRA_INFO = {
@@ -577,7 +579,8 @@ def _summary_rows(c: Consolidation) -> list[Row]:
         if item.kind == "section":
             rows.append(Row((None, item.label, None, None), "section"))
         elif item.kind == "rates":
-            rows.append(Row((None, RATES_HEADING, None, None), "section"))
+            whole = level_info(getattr(c, "level", "县")).whole
+            rows.append(Row((None, RATES_HEADING.format(whole=whole), None, None), "section"))
         else:
             kind = item.indicator.kind if item.indicator else "rate"
             source = c.totals if item.indicator else c.rates
@@ -619,10 +622,16 @@ def _summary_sheet(c: Consolidation, heading: str) -> SheetData:
     )
 
 
+def _child(c: Consolidation) -> str:
+    """What the reporting units are called at the consolidation's level: 乡镇, 县 or 市."""
+    return level_info(getattr(c, "level", "县")).child
+
+
 def _township_sheet(c: Consolidation, heading: str) -> SheetData:
+    child = _child(c)
     columns = (
-        _code("township_code", "乡镇代码"),
-        Column("township_name", "乡镇名称", 12),
+        _code("township_code", f"{child}代码"),
+        Column("township_name", f"{child}名称", 12),
         *(Column(i.code, f"{i.code} {i.label}（{i.unit}）", 12, i.kind) for i in INDICATORS),
         *(Column(r.code, f"{r.code} {r.label}", 10, "rate") for r in RATES),
     )
@@ -643,10 +652,10 @@ def _township_sheet(c: Consolidation, heading: str) -> SheetData:
         )
     )
     return SheetData(
-        title="分乡镇",
-        heading=f"{c.county_name}工会年报分乡镇汇总（{heading}）",
+        title=f"分{child}",
+        heading=f"{c.county_name}工会年报分{child}汇总（{heading}）",
         stamp=stamp(c.as_of),
-        info=(Info("已汇总乡镇数", len(table), FORMATS["number"]),),
+        info=(Info(f"已汇总{child}数", len(table), FORMATS["number"]),),
         columns=columns,
         rows=tuple(rows),
         data_name=NB_TOWNSHIPS,
@@ -655,8 +664,8 @@ def _township_sheet(c: Consolidation, heading: str) -> SheetData:
         freeze_columns=2,
         header_height=60,
         charts=(
-            ChartSpec("各乡镇会员人数", "township_name", "A10", "人"),
-            ChartSpec("各乡镇建会率", "township_name", "R01", "建会率", "0%"),
+            ChartSpec(f"各{child}会员人数", "township_name", "A10", "人"),
+            ChartSpec(f"各{child}建会率", "township_name", "R01", "建会率", "0%"),
         ),
     )
 
@@ -665,7 +674,7 @@ def _status_info(c: Consolidation) -> list[Info]:
     status = c.status
     count = lambda col: int(status[col].fillna(False).astype(bool).sum()) if len(status) else 0  # noqa: E731
     info = [
-        Info("应报乡镇数", len(status), FORMATS["number"], NB_EXPECTED),
+        Info(f"应报{_child(c)}数", len(status), FORMATS["number"], NB_EXPECTED),
         Info("已报送", count("received"), FORMATS["number"], NB_RECEIVED),
         Info("有效", count("valid"), FORMATS["number"], NB_VALID),
         Info("逾期", count("late"), FORMATS["number"], NB_LATE),
@@ -679,9 +688,10 @@ def _status_info(c: Consolidation) -> list[Info]:
 
 
 def _status_sheet(c: Consolidation, heading: str) -> SheetData:
+    child = _child(c)
     columns = (
-        _code("township_code", "乡镇代码", name=NB_STATUS),
-        Column("township_name", "乡镇名称", 12),
+        _code("township_code", f"{child}代码", name=NB_STATUS),
+        Column("township_name", f"{child}名称", 12),
         Column("received", "是否报送", 9),
         Column("valid", "是否有效", 9),
         Column("late", "是否逾期", 9),
@@ -711,7 +721,7 @@ def _status_sheet(c: Consolidation, heading: str) -> SheetData:
         )
     return SheetData(
         title="报送情况",
-        heading=f"{c.county_name}乡镇工会年报报送情况（{heading}）",
+        heading=f"{c.county_name}{child}工会年报报送情况（{heading}）",
         stamp=stamp(c.as_of),
         info=tuple(_status_info(c)),
         columns=columns,
@@ -733,9 +743,10 @@ def _findings_sheet(c: Consolidation, heading: str) -> SheetData:
     from nianbao.lineage import neutral
     from nianbao.outliers import EXPLAINABLE, EXPLAINED, OPEN
 
+    child = _child(c)
     columns = (
-        _code("township_code", "乡镇代码"),
-        Column("township_name", "乡镇名称", 12),
+        _code("township_code", f"{child}代码"),
+        Column("township_name", f"{child}名称", 12),
         Column("file_name", "文件名", 30),
         Column("severity", "类别", 6),
         Column("code", "问题代码", 16),
@@ -744,7 +755,7 @@ def _findings_sheet(c: Consolidation, heading: str) -> SheetData:
         Column("field", "字段", 16),
         Column("message", "问题说明", 70),
         Column("state", "处理情况", 8),
-        Column("note", "情况说明（乡镇填写）", 40),
+        Column("note", f"情况说明（{child}填写）", 40),
     )
     rows = []
     explained = 0
@@ -762,7 +773,7 @@ def _findings_sheet(c: Consolidation, heading: str) -> SheetData:
     errors = sum(1 for r in rows if r.role == "flag")
     return SheetData(
         title="审核问题",
-        heading=f"{c.county_name}乡镇工会年报审核问题清单（{heading}）",
+        heading=f"{c.county_name}{child}工会年报审核问题清单（{heading}）",
         stamp=stamp(c.as_of),
         info=(
             Info("问题总数", len(rows), FORMATS["number"]),
@@ -829,16 +840,18 @@ def _yoy_sheet(c: Consolidation, heading: str) -> SheetData:
 
 
 def master_sheets(c: Consolidation) -> list[SheetData]:
-    """The master workbook for one consolidation: 汇总, 分乡镇, 报送情况, 审核问题, 同比,
-    then 统计综述, 变动情况 and 数据来源 (built in their own modules)."""
+    """The master workbook for one consolidation: 汇总 (叠加汇总), 分乡镇 (分县 at a city),
+    分组汇总, 报送情况, 审核问题, 同比, then 统计综述, 变动情况 and 数据来源 (built in their own modules)."""
     from nianbao.changes import changes_sheet
     from nianbao.lineage import sources_sheet
     from nianbao.narrative import narrative_sheet
 
     heading = Period(str(c.period)).label
+    groups = group_sheet(c)
     return [
         _summary_sheet(c, heading),
         _township_sheet(c, heading),
+        *([groups] if groups is not None else []),
         _status_sheet(c, heading),
         _findings_sheet(c, heading),
         _yoy_sheet(c, heading),

@@ -68,6 +68,7 @@ class RawReturn:
     roster: list[dict[str, object]]
     ledger: list[dict[str, object]]
     cells: L.CellMap = field(repr=False)
+    aid: list[dict[str, object]] = field(default_factory=list)  # 帮扶汇总 (a return reported upward)
     notes: dict[str, object] = field(default_factory=dict)  # indicator code -> 情况说明 as typed
 
     @property
@@ -79,7 +80,7 @@ class RawReturn:
     def values(self) -> dict:
         """The raw values in the shape :func:`nianbao.workbooks.sample.sample_return` produces
         (``notes`` only when a 情况说明 is filled)."""
-        out = {"cover": self.cover, "summary": self.summary, "roster": self.roster, "ledger": self.ledger}
+        out = {"cover": self.cover, "summary": self.summary, "roster": self.roster, "ledger": self.ledger, "aid": self.aid}
         filled = {code: note for code, note in self.notes.items() if not is_blank(note)}
         return out | ({"notes": filled} if filled else {})
 
@@ -537,4 +538,4 @@ def _read(path: Path, book: CalamineWorkbook, package: _Package) -> RawReturn:
         data[table.key] = rows
         placements[table.key] = L.TablePlacement(grid.name, columns, numbers, header_row + 1)
     cells = L.CellMap(cover_cells, summary_cells, placements, note_cells)
-    return RawReturn(path, meta, cover, summary, data["roster"], data["ledger"], cells, notes)
+    return RawReturn(path, meta, cover, summary, data["roster"], data["ledger"], cells, data["aid"], notes)

@@ -175,6 +175,7 @@ def _roster_row(unit: dict, rng: random.Random, period: Period) -> dict:
         "has_congress": YES if flags["congress"] else NO,
         "pays_dues": YES if pays_dues else NO,
         "dues_amount": dues,
+        "township": None,  # filled only on a return reported upward
     }
 
 
@@ -315,6 +316,7 @@ def _cover(township: Township, seed: int, period: Period) -> dict:
         "phone": phone,
         "head": _name(base),
         "fill_date": first + timedelta(days=rng.randint(0, (last - first).days)),
+        "note": None,
     }
 
 
@@ -329,6 +331,7 @@ def sample_return(township: Township, period: str, seed: int, roster_rows: int =
         "summary": _summary(township, seed, period, roster, ledger),
         "roster": roster,
         "ledger": ledger,
+        "aid": [],
     }
 
 

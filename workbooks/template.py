@@ -152,7 +152,8 @@ def _guide_lines(township: Township, period: Period, yoy_threshold: float | None
     ledger_unit = next(s.unit for s in L.LEDGER.specs if s.kind == "yuan")
     return [
         ("", f"本表由县总工会统一生成，适用于{township.name}（代码 {township.code}）{period.label}工会工作统计年报。"),
-        ("1", "请依次填写「封面」「主要指标」「基层工会名册」「困难职工帮扶台账」四张工作表。"),
+        ("1", "请依次填写「封面」「主要指标」「基层工会名册」「困难职工帮扶台账」四张工作表；"
+         "「帮扶汇总」只在向上级报送的汇总报表中代替台账填写，乡镇不填。"),
         ("input", "黄色底色的单元格是填写项，只能在黄色单元格中填写；选中单元格时会显示填写要求。"),
         ("locked", "灰色底色的单元格由模板自动生成或自动计算（填报单位、报告期、派生比率），不能修改。"),
         ("2", "「主要指标」中“本期数值”一列按“计量单位”填写数字，不要带单位或文字，例如写 12，不要写“12家”。"),

@@ -99,7 +99,7 @@ def test_demo_inbox_gives_totals_rates_statuses_and_receipts(demo):
 
     assert result.master.exists()
     wb = load_workbook(result.master)
-    assert {"汇总", "分乡镇", "报送情况", "审核问题", "同比"} <= set(wb.sheetnames)
+    assert {"汇总", "分乡镇", "分组汇总", "报送情况", "审核问题", "同比"} <= set(wb.sheetnames)
 
     receipts = {p.name: p for p in (root / "outbox").iterdir()}
     bad_town = plan.county.township(rejected[0])

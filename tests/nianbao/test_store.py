@@ -60,7 +60,7 @@ def dump(db):
 def test_open_store_creates_tables_and_reopens(db):
     open_store(db).close()
     assert db.exists() and set(dump(db)) == {
-        "submissions", "summary_values", "roster_units", "current_returns", "decisions", "runs",
+        "submissions", "summary_values", "roster_units", "roster_details", "detail_totals", "current_returns", "decisions", "runs",
         "summary_cells", "publishes"}
     store = open_store(f"sqlite:///{db}")  # same file by URL; create_all leaves existing tables alone
     assert store.submissions(PERIOD).empty

@@ -35,7 +35,7 @@ def expected_cell(path, field: str) -> tuple[str, str | None]:
         return dest(cover_name(parts[1]))
     if parts[0] == "summary":
         return dest(indicator_name(parts[1]))
-    sheet, ref = dest("NB_ROSTER" if parts[0] == "roster" else "NB_LEDGER")
+    sheet, ref = dest(f"NB_{parts[0].upper()}")
     if len(parts) == 1:
         return sheet, None
     min_col, min_row, max_col, _ = range_boundaries(ref)

@@ -11,7 +11,7 @@ from nianbao.schemas.rules import RULE_BY_CODE, RuleContext, run_rules
 
 def findings_of(values: dict):
     summary = {k: FormulaWithoutValue(v) if isinstance(v, str) and v.startswith("=") else v for k, v in values["summary"].items()}
-    ret, cell_findings = build_return(values["cover"], summary, values["roster"], values["ledger"])
+    ret, cell_findings = build_return(values["cover"], summary, values["roster"], values["ledger"], values.get("aid", []))
     return [*cell_findings, *run_rules(ret, RuleContext(period=PERIOD, county=COUNTY))]
 
 
@@ -79,3 +79,19 @@ def test_an_id_number_that_trips_stdnum_is_a_finding_not_a_crash():
     (finding,) = [f for f in findings_of(values) if f.code == "ledger.id_number"]
     assert finding.field == "ledger.0.id_number" and "地区码不对" in finding.message
     assert finding.value == "3584**********8674"
+
+
+@pytest.mark.parametrize("off, flagged", [("0.01", False), ("0.02", True)])
+def test_aid_amount_allows_the_rounding_of_each_lower_return(off, flagged):
+    """A county's 帮扶资金 sums its townships' rounded figures; 帮扶汇总 keeps exact 元."""
+    from decimal import Decimal
+
+    values = base_values()
+    ledger, values["ledger"] = values["ledger"], []
+    values["aid"] = [{"hardship_type": "因病", "aid_method": "生活救助", "cases": len(ledger), "amount": sum(r["amount"] for r in ledger)}]
+    for i, row in enumerate(values["roster"]):
+        row["township"] = ("甲镇", "乙镇", "丙镇")[i % 3]  # three lower returns: ±0.015 万元
+    exact = (Decimal(str(values["aid"][0]["amount"])) / 10000).quantize(Decimal("0.01"))
+    values["summary"]["D04"] = float(exact + Decimal(off))
+    codes = {f.code for f in findings_of(values)}
+    assert ("xt.D04" in codes) is flagged and codes <= {"xt.D04"}

@@ -129,6 +129,8 @@ def test_fill_template_writes_through_defined_names(tmp_path):
         ws = wb[ref.sheet]
         if name.startswith("NB_COVER_"):
             assert _loaded(ws.cell(ref.row, ref.col).value) == values["cover"][name.removeprefix("NB_COVER_")]
+        elif name == L.AID.range_name:  # a township's return leaves 帮扶汇总 blank
+            assert values["aid"] == [] and ws.cell(ref.row, ref.col).value is None
         elif name in (L.ROSTER.range_name, L.LEDGER.range_name):
             key = L.ROSTER.key if name == L.ROSTER.range_name else L.LEDGER.key
             first = values[key][0]
