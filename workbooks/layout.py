@@ -211,7 +211,7 @@ SUMMARY_COLUMNS: tuple[Column, ...] = (
     Column("unit", "计量单位", 10),
     Column("value", "本期数值", 16),
     Column("check", "自查", 8),
-    Column("note", NOTE_LABEL, 30),
+    Column("note", NOTE_LABEL, 18),  # narrow enough that 主要指标 still prints portrait, one page wide
     Column("hint", "填写要求", 52),
 )
 SUMMARY_COL = {c.key: i for i, c in enumerate(SUMMARY_COLUMNS, start=1)}

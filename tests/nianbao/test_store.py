@@ -187,7 +187,7 @@ def test_schema_is_valid_postgresql_ddl():
                               lambda sql, *a, **k: statements.append(str(sql.compile(dialect=mock.dialect))))
     Base.metadata.create_all(mock, checkfirst=False)
     ddl = "\n".join(statements)
-    assert ddl.count("CREATE TABLE") == 8
+    assert ddl.count("CREATE TABLE") == 10
     assert "CHECK (status IN ('accepted', 'rejected', 'unreadable'))" in ddl
     assert "sqlite" not in ddl.lower()
 
