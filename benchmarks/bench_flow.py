@@ -182,12 +182,12 @@ def memory(n: int, root: Path) -> dict:
     county, store = load_county(root / "county.toml"), open_store(f"sqlite:///{db}")
     files = pipeline.extract(str(root / "inbox"))
     out = {"n": n, "start": peak()}
-    stored = pipeline.ingest(store, county, files, 100)
+    pipeline.ingest(store, county, files, 100)
     out["ingest"] = peak()
     c = pipeline.consolidate_period(store, county, PERIOD, pipeline.now_local(), files)
     out["consolidate"] = peak()
     pipeline.publish_master(c, root / "memory-master.xlsx")
-    pipeline.publish_receipts(stored, county, root / "memory-outbox")
+    pipeline.publish_receipts(store, county, root / "memory-outbox", files)
     out["publish"] = peak()
     return out
 

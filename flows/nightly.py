@@ -51,11 +51,11 @@ def consolidate(store: Store, county: CountyConfig, period: str, as_of: datetime
 
 
 @task(retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=2), cache_policy=NONE)
-def publish(c: Consolidation, stored: list[Stored], county: CountyConfig, settings: Settings) -> RunResult:
+def publish(c: Consolidation, store: Store, county: CountyConfig, settings: Settings, files: list[InboxFile]) -> RunResult:
     with WORK.stage("master"):
         result = RunResult(c.period, pipeline.publish_master(c, settings.master_path(county, c.period)), consolidation=c)
     with WORK.stage("receipts"):
-        result.receipts = pipeline.publish_receipts(stored, county, Path(settings.outbox), c)
+        result.receipts = pipeline.publish_receipts(store, county, Path(settings.outbox), files, c)
     create_table_artifact(key=FINDINGS_ARTIFACT, table=findings_table(c), description=f"{c.county_name}{c.period} 审核问题")
     create_markdown_artifact(key=SUMMARY_ARTIFACT, markdown=summary_markdown(c, result), description=f"{c.county_name}{c.period} 汇总")
     return result
@@ -76,6 +76,7 @@ def nightly(
     logger = get_run_logger()
     county = load_county(settings.config)
     period = period or county.latest_period
+    pipeline.clean_stale_temp(settings.outbox, settings.master_path(county, period).parent)
     store = open_store(settings.db)
     try:
         files = extract(settings.inbox)
@@ -87,7 +88,7 @@ def nightly(
                 stored += validate_and_store(list(batch), county, known, store)
                 progress.advance(bar, len(batch))
         c = consolidate(store, county, period, pipeline.now_local(), files)
-        result = pipeline.summarize(publish(c, stored, county, settings), files, stored)
+        result = pipeline.summarize(publish(c, store, county, settings, files), files, stored)
         logger.info("收到 %d 个文件，新文件 %d 个（接收 %d，退回 %d）；汇总表：%s", result.seen, result.new, result.accepted, result.rejected, result.master)
         return result
     finally:

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nianbao.schemas.findings import SEVERITY_LABEL, Report
+from nianbao.workbooks.safe_text import safe_console
 
 console = Console()
 
@@ -21,7 +22,10 @@ def verdict(report: Report) -> str:
 
 
 def show_report(report: Report, out: Console = console) -> None:
-    out.print(f"[bold]{report.file}[/]  乡镇：{report.township or '—'}  报告期：{report.period or '—'}  结论：{verdict(report)}")
+    out.print(
+        f"[bold]{safe_console(report.file)}[/]  乡镇：{safe_console(report.township or '—')}  "
+        f"报告期：{safe_console(report.period or '—')}  结论：{verdict(report)}"
+    )
     if not report.findings:
         return
     table = Table(show_header=True, header_style="bold", expand=False)
@@ -29,7 +33,9 @@ def show_report(report: Report, out: Console = console) -> None:
         table.add_column(title, overflow="fold")
     for f in report.findings:
         style = "red" if f.severity == "error" else "yellow"
-        table.add_row(f"[{style}]{SEVERITY_LABEL[f.severity]}[/]", f.sheet or "", f.cell or "", f.code, f.message)
+        table.add_row(
+            f"[{style}]{SEVERITY_LABEL[f.severity]}[/]", safe_console(f.sheet or ""), safe_console(f.cell or ""), f.code, safe_console(f.message)
+        )
     out.print(table)
 
 

@@ -21,6 +21,9 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 RETURN_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+# What townships really send instead of a return: listed too, so each gets a receipt and a
+# 审核问题 row saying what to send instead (see ``nianbao.workbooks.reader.WRONG_FORMATS``).
+OTHER_SUFFIXES = (".et", ".ett", ".wps", ".numbers", ".csv", ".pdf", ".jpg", ".jpeg", ".png", ".heic", ".bmp", ".tif", ".tiff", ".zip", ".rar", ".7z")
 # Excel/WPS owner files (~$x.xlsx), LibreOffice locks (.~lock.x.xlsx#), hidden and temp files.
 _SKIP = re.compile(r"^(~\$|\.~lock|\.|~)|\.tmp$", re.IGNORECASE)
 
@@ -34,7 +37,7 @@ class InboxFile:
 
 
 def is_return_name(name: str) -> bool:
-    return not _SKIP.search(name) and name.lower().endswith(RETURN_SUFFIXES)
+    return not _SKIP.search(name) and name.lower().endswith(RETURN_SUFFIXES + OTHER_SUFFIXES)
 
 
 def list_returns(inbox: str) -> list[InboxFile]:

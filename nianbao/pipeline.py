@@ -7,6 +7,7 @@ same ones. Only the edges touch the inbox, the database and Excel files.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -21,15 +22,17 @@ from nianbao.changes import compare, snapshot
 from nianbao.consolidate import Consolidation, Decision, FileStatus, TownshipStatus, consolidate, local_naive
 from nianbao.inbox import InboxFile, list_returns, local_copy, sha256_of
 from nianbao.store import Recorded, Store, open_store
-from nianbao.validate import check_file
+from nianbao.validate import check_file, internal_finding, mask_report
+from nianbao.schemas.privacy import Masker, mask_text
 from nianbao.settings import Settings
 from nianbao.schemas.county import CountyConfig, load_county
 from nianbao.schemas.findings import Finding, Report
 from nianbao.schemas.models import Period, TownshipReturn
 from nianbao.workbooks.layout import CellMap, a1
 from nianbao.workbooks.master import write_master
+from nianbao.workbooks.safe_text import safe_filename
 from nianbao.workbooks.master_layout import NB_STATUS, Review, kept_reviews, master_sheets, plain
-from nianbao.workbooks.receipt import ReceiptInfo, receipt_name, write_receipt
+from nianbao.workbooks.receipt import ReceiptInfo, receipt_name, receipt_path, write_receipt
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ class Received:
     sha256: str
     report: Report
     ret: TownshipReturn | None
-    cells: CellMap | None = None
+    cells: CellMap | None = None  # where each value was read (lineage)
 
 
 @dataclass(frozen=True)
@@ -106,27 +109,68 @@ def extract(inbox: str) -> list[InboxFile]:
 
 
 def validate_files(files: Iterable[InboxFile], county: CountyConfig, known: set[str]) -> list[Received]:
-    """Validate the files not seen before. One bad file yields a finding, never an exception."""
+    """Validate the files not seen before. One bad file yields a finding, never an exception.
+
+    The barrier is per file: whatever goes wrong while copying, hashing, reading or checking
+    one file becomes a ``file.internal`` finding on that file, and the others go on.
+    """
     out = []
     for file in files:
-        with local_copy(file) as path:
-            digest = sha256_of(path)
-            if digest in known:
-                continue
-            checked = check_file(path, county=county, name=file.name)
-        out.append(Received(file, digest, checked.report, checked.ret, checked.cells))
+        received = _validate_one(file, county, known)
+        if received is not None:
+            out.append(received)
     return out
 
 
+def _validate_one(file: InboxFile, county: CountyConfig, known: set[str]) -> Received | None:
+    stage, digest = "read", _name_digest(file)
+    try:
+        with local_copy(file) as path:
+            digest = sha256_of(path)
+            if digest in known:
+                return None
+            stage = "validate"
+            checked = check_file(path, county=county, name=file.name)
+        return Received(file, digest, checked.report, checked.ret, checked.cells)
+    except Exception as exc:
+        log.warning("file.internal at %s for %s: %s", stage, mask_text(file.name), type(exc).__name__)
+        return Received(file, digest, _internal_report(file, stage, exc), None)
+
+
+def _name_digest(file: InboxFile) -> str:
+    """A stand-in fingerprint for a file that could not even be hashed (same place, size, time)."""
+    return "unhashed-" + hashlib.sha256(f"{file.url}|{file.size}|{file.modified.isoformat()}".encode()).hexdigest()[:55]
+
+
+def _internal_report(file: InboxFile, stage: str, exc: BaseException) -> Report:
+    return mask_report(Report(file=file.name, readable=False, findings=[internal_finding(file.name, stage, exc)]), Masker())
+
+
 def store_files(store: Store, received: Sequence[Received]) -> list[Stored]:
-    """Record a batch in one transaction."""
-    recorded = store.record_many(
-        [
-            (r.report, r.ret, dict(sha256=r.sha256, size=r.file.size, file_name=r.file.name, source=r.file.url, received_at=r.file.modified, cells=r.cells))
-            for r in received
-        ]
-    )
+    """Record a batch in one transaction; if that fails, file by file, so one file the database
+    refuses is recorded as ``file.internal`` (its receipt says so) and the rest are kept."""
+    items = [_store_item(r) for r in received]
+    try:
+        recorded = store.record_many(items)
+    except Exception:
+        recorded, kept = [], []
+        for r, item in zip(received, items):
+            try:
+                rec = store.record_many([item])[0]
+            except Exception as exc:
+                log.warning("file.internal at store for %s: %s", r.report.file, type(exc).__name__)
+                r = Received(r.file, r.sha256, _internal_report(r.file, "store", exc), None)
+                rec = store.record_many([(r.report, None, item[2])])[0]
+            recorded.append(rec)
+            kept.append(r)
+        received = kept
     return [Stored(r.file, r.sha256, r.report, rec) for r, rec in zip(received, recorded)]
+
+
+def _store_item(r: Received) -> tuple[Report, TownshipReturn | None, dict]:
+    """What the store keeps of a file: the masked report, the masked name and place."""
+    file = dict(sha256=r.sha256, size=r.file.size, file_name=r.report.file, source=mask_text(r.file.url), received_at=r.file.modified, cells=r.cells)
+    return r.report, r.ret, file
 
 
 def consolidate_period(
@@ -138,7 +182,7 @@ def consolidate_period(
     among the findings for as long as they stay there.
     """
     run_id = store.start_run(period, at=as_of)
-    c = consolidate(county, store.load_inputs(period, sources=[f.url for f in inbox_files]), as_of)
+    c = consolidate(county, store.load_inputs(period, sources=[mask_text(f.url) for f in inbox_files]), as_of)
     store.finish_run(run_id, c.run_counts())
     return with_changes(store, c)
 
@@ -155,23 +199,39 @@ def publish_master(c: Consolidation, path: Path) -> Path:
     return write_master(c, path)
 
 
-def publish_receipts(stored: Iterable[Stored], county: CountyConfig, outbox: Path, c: Consolidation | None = None) -> list[Path]:
-    """One receipt per township and period for what it sent in this run (the latest file wins).
+def publish_receipts(
+    store: Store, county: CountyConfig, outbox: Path, inbox_files: Sequence[InboxFile] = (), c: Consolidation | None = None
+) -> list[Path]:
+    """The receipts the store says are owed: one per township and period (the latest file wins).
 
     With the run's consolidation ``c``, a receipt also carries the county's warnings about that
     file (outliers across townships), marked 已说明 where the township explained them.
+
+    "Receipt due" is recorded with each new submission and marked done here once the file
+    exists, so a run killed between the store commit and this step loses no receipt: the next
+    run writes it. The barrier is per receipt: a failure becomes a ``file.internal`` finding in
+    a receipt of the 回执 sheet alone, and the other receipts are written.
     """
-    latest: dict[str, Stored] = {}
-    for s in stored:
-        if s.recorded.already_known:
-            continue
-        key = f"{s.report.township}_{s.report.period}" if s.report.township else f"未识别_{Path(s.file.name).stem}"
-        if key not in latest or latest[key].file.modified <= s.file.modified:
-            latest[key] = s
-    return [
-        write_township_receipt(s.file, s.sha256, with_county_findings(s.report, c), county, outbox, key)
-        for key, s in sorted(latest.items())
-    ]
+    due = store.receipts_due()
+    if due.empty:
+        return []
+    here = {mask_text(f.url): f for f in inbox_files}
+    latest: dict[str, list] = {}
+    for row in due.to_dict("records"):
+        key = _receipt_key(row["township_code"], row["period"], row["sha256"], county, row["file_name"])
+        latest.setdefault(key, []).append(row)
+    paths, done = [], []
+    for key, rows in sorted(latest.items()):
+        row = max(rows, key=lambda r: (pd.Timestamp(r["received_at"]), r["submission_id"]))
+        report = with_county_findings(_stored_report(row), c)
+        file = here.get(row["source"]) or InboxFile(row["source"], row["file_name"], int(row["size"]), pd.Timestamp(row["received_at"]).to_pydatetime())
+        path = _receipt_with_barrier(file, row["sha256"], report, county, outbox, key)
+        if path is not None:
+            done += [r["submission_id"] for r in rows]
+            paths.append(path)
+    # One commit for all: a run killed before it rewrites the same receipts next time.
+    store.receipts_done(done)
+    return paths
 
 
 def with_county_findings(report: Report, c: Consolidation | None) -> Report:
@@ -189,20 +249,54 @@ def with_county_findings(report: Report, c: Consolidation | None) -> Report:
     return report.model_copy(update={"findings": [*report.findings, *extra]}) if extra else report
 
 
+def _stored_report(row: Mapping) -> Report:
+    return Report(
+        file=str(row["file_name"]),
+        township=row["township_code"] or None,
+        period=row["period"] or None,
+        readable=row["status"] != FileStatus.UNREADABLE,
+        findings=[Finding(**{k: v for k, v in f.items() if k in Finding.model_fields}) for f in row["findings"] or []],
+    )
+
+
+def _receipt_with_barrier(file: InboxFile, sha256: str, report: Report, county: CountyConfig, outbox: Path, key: str) -> Path | None:
+    try:
+        return write_township_receipt(file, sha256, report, county, outbox, key)
+    except Exception as exc:
+        log.warning("file.internal at receipt for %s: %s", report.file, type(exc).__name__)
+        problem = internal_finding(report.file, "receipt", exc)
+    try:  # the 回执 sheet alone, saying what happened
+        failed = report.model_copy(update={"findings": [*report.findings, problem]})
+        return write_township_receipt(file, sha256, failed, county, outbox, key, copy_return=False)
+    except Exception as again:
+        log.error("no receipt for %s: %s", report.file, type(again).__name__)
+        return None
+
+
+def _receipt_key(township: str | None, period: str | None, sha256: str, county: CountyConfig, file_name: str = "") -> str:
+    """What a receipt file is named after: the township of the county config and the period,
+    or, for a file naming no known township, a generated name: the (masked) file name made
+    safe as a decoration, and the file's fingerprint that makes it unique."""
+    town = county.township(township or "")
+    if town is not None and period:
+        return receipt_name(town.code, town.name, period)
+    return f"未识别_{safe_filename(Path(file_name).stem, '文件')[:30]}_{sha256[:8]}_回执.xlsx"
+
+
 def write_township_receipt(
     file: InboxFile, sha256: str, report: Report, county: CountyConfig, outbox: Path, key: str,
-    decision: str = "", reason: str = "",
+    decision: str = "", reason: str = "", *, copy_return: bool = True,
 ) -> Path:
     """The receipt (回执) for one received file, with the county's decision if there is one.
 
-    ``key`` names the receipt of a file whose township is not in the county config.
+    ``key`` is the receipt's file name (:func:`_receipt_key`); it is made safe again and the
+    receipt lands inside ``outbox`` whatever it says.
     """
     town = county.township(report.township or "")
-    name = receipt_name(report.township, town.name, report.period or "") if town else f"{key}_回执.xlsx"
     info = ReceiptInfo(
         township_name=town.name if town else "（未识别的乡镇）",
         period=report.period or "",
-        file_name=file.name,
+        file_name=report.file,
         sha256=sha256,
         received_at=local_naive(file.modified),
         accepted=report.valid,
@@ -210,11 +304,26 @@ def write_township_receipt(
         reason=reason,
         contact=county.contact,
     )
+    out = receipt_path(outbox, key)
+    if not copy_return:
+        return write_receipt(None, report, info, out)
     try:
         with local_copy(file) as source:
-            return write_receipt(source if source.exists() else None, report, info, Path(outbox) / name)
+            return write_receipt(source if source.exists() else None, report, info, out)
     except FileNotFoundError:  # gone from a remote inbox: the 回执 sheet alone still says why
-        return write_receipt(None, report, info, Path(outbox) / name)
+        return write_receipt(None, report, info, out)
+
+
+def clean_stale_temp(*folders: Path | str) -> int:
+    """Remove the temporary files a killed run left beside the master workbook and receipts
+    (``save_atomically`` names them ``.~<name>.<random>.xlsx.tmp``); returns how many."""
+    removed = 0
+    for folder in {Path(f) for f in folders}:
+        if folder.is_dir():
+            for tmp in folder.glob(".~*.xlsx.tmp"):
+                tmp.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 def ingest(store: Store, county: CountyConfig, files: Sequence[InboxFile], batch_size: int) -> list[Stored]:
@@ -236,6 +345,7 @@ def run_once(
     """
     county = load_county(settings.config)
     period = period or county.latest_period
+    clean_stale_temp(settings.outbox, settings.master_path(county, period).parent)
     store = open_store(settings.db)
     try:
         files = extract(settings.inbox)
@@ -243,7 +353,7 @@ def run_once(
         c = consolidate_period(store, county, period, as_of or now_local(), files)
         master = publish_master(c, settings.master_path(county, period)) if master_file else None
         result = RunResult(period, master, consolidation=c)
-        result.receipts = publish_receipts(stored, county, Path(settings.outbox), c)
+        result.receipts = publish_receipts(store, county, Path(settings.outbox), files, c)
         return summarize(result, files, stored)
     finally:
         store.close()
@@ -271,7 +381,7 @@ def unrecorded_files(store: Store, files: Sequence[InboxFile], period: str) -> l
     for p in (str(Period(period)), str(Period(period).previous())):
         subs = store.submissions(p)
         seen |= {_file_key(src, size, at) for src, size, at in zip(subs["source"], subs["size"], subs["received_at"])}
-    rest = [f for f in files if _file_key(f.url, f.size, f.modified) not in seen]
+    rest = [f for f in files if _file_key(mask_text(f.url), f.size, f.modified) not in seen]
     if not rest:
         return []
     known = store.known_hashes()
@@ -380,7 +490,8 @@ def publish_decision_receipts(
             findings=[Finding(**{k: plain(r[k]) for k in Finding.model_fields}) for r in rows],
         )
         file = InboxFile(str(sub["source"]), str(sub["file_name"]), int(sub["size"]), sub["received_at"].to_pydatetime())
-        paths.append(write_township_receipt(file, str(sub["sha256"]), report, county, outbox, d.township_code, d.decision, d.reason))
+        key = _receipt_key(d.township_code, str(Period(period)), str(sub["sha256"]), county)
+        paths.append(write_township_receipt(file, str(sub["sha256"]), report, county, outbox, key, d.decision, d.reason))
     return paths
 
 

@@ -37,6 +37,7 @@ from nianbao.store import Store
 from nianbao.validate import check_file
 from nianbao.workbooks import layout as L
 from nianbao.workbooks.atomic import save_atomically
+from nianbao.workbooks.safe_text import safe_value
 from nianbao.workbooks.sample import fill_workbook
 from nianbao.workbooks.template import build_template
 
@@ -163,6 +164,15 @@ def build_values(
     }
 
 
+def literal(values: dict) -> dict:
+    """``values`` with every text made literal (``nianbao.workbooks.safe_text``): unit names come
+    from townships' files and must not become formulas in the return sent upward."""
+    return {
+        section: {k: safe_value(v) for k, v in part.items()} if isinstance(part, dict) else [{k: safe_value(v) for k, v in row.items()} for row in part]
+        for section, part in values.items()
+    }
+
+
 def report_up(
     store: Store,
     config: CountyConfig,
@@ -195,7 +205,7 @@ def report_up(
     values = build_values(store, config, c, contact or Contact(), bool(open_errors), as_of.date())
     wb = build_template(Township(code=config.county_code, name=config.county_name), period, as_of)
     _fit_roster(wb, len(values["roster"]))
-    fill_workbook(wb, values)
+    fill_workbook(wb, literal(values))
     path = save_atomically(wb, out)
     report = check_file(path, period=period).report
     return UpwardReturn(path, c, report, bool(open_errors), open_errors, _missing(c))

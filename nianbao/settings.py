@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nianbao.schemas.county import DEMO_CONFIG, CountyConfig
+from nianbao.workbooks.safe_text import safe_filename
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Settings:
 
 
 def master_name(county: CountyConfig, period: str) -> str:
-    return f"{county.county_name}{period}工会年报汇总.xlsx"
+    return safe_filename(f"{county.county_name}{period}工会年报汇总", "工会年报汇总") + ".xlsx"
 
 
 # --- where a county office keeps its settings ------------------------------------------------

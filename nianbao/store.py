@@ -18,6 +18,9 @@ Design:
   It moves only to a *valid* submission received later than the one it points to.
 * ``decisions`` — county decisions (通过 / 退回) per township+period, appended.
 * ``runs`` — one row per consolidation run with its counts.
+* ``receipts_due`` — a receipt owed for a newly recorded submission, written in the same
+  transaction as the submission and marked done once the receipt file exists: a run killed
+  after the store commit still owes (and the next run writes) every receipt.
 
 Times are stored as naive UTC and returned tz-aware (UTC); a naive time given to the store is
 taken as Beijing time (see ``nianbao.consolidate.LOCAL_TZ``).
@@ -251,6 +254,13 @@ class DecisionRow(Base):
     submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
 
 
+class ReceiptDue(Base):
+    __tablename__ = "receipts_due"
+
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), primary_key=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class RunRow(Base):
     __tablename__ = "runs"
 
@@ -460,6 +470,7 @@ class Store:
         )
         session.add(sub)
         session.flush()  # IntegrityError here: recorded concurrently (see record_many)
+        session.add(ReceiptDue(submission_id=sub.id))
         if ret is not None:
             # Core executemany, not ORM objects: ~165 rows a return, and the ORM's unit of work
             # was most of the time spent storing a night's returns.
@@ -482,6 +493,37 @@ class Store:
         if status is FileStatus.ACCEPTED:
             superseded, current = self._maybe_make_current(session, sub)
         return Recorded(sub.id, False, status, current, superseded)
+
+    # ---- receipts owed ----------------------------------------------------------------------
+
+    def receipts_due(self) -> pd.DataFrame:
+        """Submissions whose receipt is owed (not yet written), oldest first.
+
+        Columns: submission_id, sha256, size, file_name, source, received_at, township_code,
+        period, status, findings (list of Finding dicts).
+        """
+        s = Submission
+        columns = ("submission_id", "sha256", "size", "file_name", "source", "received_at", "township_code", "period", "status", "findings")
+        stmt = (
+            select(s.id, s.sha256, s.size, s.file_name, s.source, s.received_at, s.township_code, s.period, s.status, s.findings)
+            .join(ReceiptDue, ReceiptDue.submission_id == s.id)
+            .where(ReceiptDue.done_at.is_(None))
+            .order_by(s.received_at, s.id)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return pd.DataFrame([tuple(r) for r in rows], columns=list(columns), dtype=object)
+
+    def receipts_done(self, submission_ids: Iterable[int], at: datetime | None = None) -> None:
+        """Mark receipts written (their files exist)."""
+        ids = [int(i) for i in submission_ids]
+        if not ids:
+            return
+        with self._sessions() as session:
+            session.execute(
+                sa.update(ReceiptDue).where(ReceiptDue.submission_id.in_(ids)).values(done_at=at or _now())
+            )
+            session.commit()
 
     def known_hashes(self) -> set[str]:
         """sha256 of every file ever recorded: the flow skips re-validating these."""

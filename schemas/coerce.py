@@ -23,6 +23,19 @@ class FormulaWithoutValue(str):
     """Marker the reader puts in a cell that holds a formula but no cached result."""
 
 
+class ExcelError(str):
+    """Marker the reader puts in a cell that shows an Excel error value (``#DIV/0!`` …)."""
+
+
+EXCEL_ERRORS = frozenset({"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA", "#SPILL!", "#CALC!"})
+# No count or amount of one township comes near this; beyond it a value is not a number we do
+# arithmetic on (int64 casts, Decimal quantize). The county's sane bounds (``CountyConfig.limits``)
+# are far lower and are checked as a rule; this cap only keeps arithmetic safe.
+HARD_MAX = Decimal(10) ** 12
+_USCC_SHAPE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
+_ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
+
+
 _UNIT_SUFFIX = re.compile(
     r"(?P<num>.*?)\s*(?P<unit>" + "|".join(sorted(map(re.escape, (*UNITS, "元")), key=len, reverse=True)) + r")$"
 )
@@ -47,6 +60,12 @@ def is_blank(value: object) -> bool:
 
 
 def _check_formula(value: object) -> None:
+    if isinstance(value, ExcelError):
+        raise PydanticCustomError(
+            "cell.excel_error",
+            "单元格显示错误值 {value}（公式或引用出错），请改正后填写实际数值再报送",
+            {"value": str(value), "expected": "实际数值"},
+        )
     if isinstance(value, FormulaWithoutValue):
         raise PydanticCustomError(
             "cell.formula_no_value",
@@ -55,15 +74,42 @@ def _check_formula(value: object) -> None:
         )
 
 
+def _code_in_number(value: object, expected: str) -> PydanticCustomError:
+    return PydanticCustomError(
+        "cell.code_in_number",
+        "填写的「{value}」像是 18 位身份证号或统一社会信用代码，不是数量；应填写{expected}",
+        {"value": str(value), "expected": expected},
+    )
+
+
+def _sane(number: Decimal, value: object, expected: str) -> Decimal:
+    """``number`` if finite and below :data:`HARD_MAX`, else the finding that says why."""
+    if not number.is_finite():
+        raise PydanticCustomError("cell.not_number", "「{value}」不是数字，应填写{expected}", {"value": str(value), "expected": expected})
+    if abs(number) >= HARD_MAX:
+        if 10**16 <= abs(number) < 10**19 and number == number.to_integral_value():
+            raise _code_in_number(value, expected)
+        raise PydanticCustomError(
+            "cell.too_large", "填写了 {value}，数值大得不合常理，应填写{expected}", {"value": str(value), "expected": expected}
+        )
+    return number
+
+
 def _to_decimal(value: object, unit: str, expected: str, accepted: frozenset[str]) -> Decimal:
     if isinstance(value, bool):
         raise PydanticCustomError("cell.not_number", "「{value}」不是数字，应填写{expected}", {"value": str(value), "expected": expected})
     if isinstance(value, int):
-        return Decimal(value)
+        return _sane(Decimal(value), value, expected)
     if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise PydanticCustomError("cell.not_number", "「{value}」不是数字，应填写{expected}", {"value": str(value), "expected": expected})
         # Excel keeps 15 significant digits; read the double the way Excel displays it.
-        return Decimal(format(value, ".15g"))
+        return _sane(Decimal(format(value, ".15g")), value, expected)
     text = normalize(str(value)).replace("，", ",")
+    if len(text) > 60:  # no number a person types is this long; keep Decimal off megabyte strings
+        raise PydanticCustomError("cell.not_number", "「{value}」不是数字，应填写{expected}", {"value": str(value)[:40] + "…", "expected": expected})
+    if _ID_SHAPE.match(text.upper()) or _USCC_SHAPE.match(text.upper()):
+        raise _code_in_number(value, expected)
     match = _UNIT_SUFFIX.fullmatch(text)
     if match:
         found_unit = match["unit"]
@@ -82,18 +128,16 @@ def _to_decimal(value: object, unit: str, expected: str, accepted: frozenset[str
         raise PydanticCustomError(
             "cell.not_number", "「{value}」不是数字，应填写{expected}", {"value": str(value), "expected": expected}
         ) from None
-    if not number.is_finite():
-        raise PydanticCustomError("cell.not_number", "「{value}」不是数字，应填写{expected}", {"value": str(value), "expected": expected})
-    return number
+    return _sane(number, value, expected)
 
 
 def to_count(value: object, unit: str = "个") -> int | None:
     """A whole number >= 0, or None for a blank cell."""
     # Fast path for what calamine returns from a number cell (a float) or openpyxl (an int).
     kind = type(value)
-    if kind is float and value >= 0 and value.is_integer():
+    if kind is float and 0 <= value < 1e12 and value.is_integer():
         return int(value)
-    if kind is int and value >= 0:
+    if kind is int and 0 <= value < 10**12:
         return value
     if is_blank(value):
         return None
@@ -214,3 +258,28 @@ def to_date(value: object) -> date | None:
     raise PydanticCustomError(
         "cell.not_date", "「{value}」不是有效日期，应填写{expected}", {"value": str(value), "expected": "如 2026-01-15 的日期"}
     )
+
+
+class Matching:
+    """Coerce to text that matches ``pattern`` (e.g. a 报告期 ``2025`` / ``2025H1``), upper case.
+
+    A number typed into the cell (2025.0) is read as its digits; anything else that does not
+    match (``2025年``, ``2025-12``) is a finding at the cell, never an exception later.
+    """
+
+    def __init__(self, pattern: str, expected: str):
+        self.pattern = re.compile(pattern)
+        self.expected = expected
+
+    def __call__(self, value: object) -> str | None:
+        if is_blank(value):
+            return None
+        _check_formula(value)
+        if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+            value = int(value)
+        text = re.sub(r"\s", "", normalize(str(value))).upper()
+        if not self.pattern.fullmatch(text):
+            raise PydanticCustomError(
+                "cell.bad_format", "填写了「{value}」，应填写{expected}", {"value": str(value), "expected": self.expected}
+            )
+        return text

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -66,6 +67,20 @@ class PeriodConfig(BaseModel):
         return str(Period(str(value)))
 
 
+class Limits(BaseModel):
+    """Sane upper bounds per unit: a value above is a finding (``value.too_large``), not data.
+
+    County staff may raise them in ``[limits]`` of the county config; they stay below the
+    arithmetic cap ``nianbao.schemas.coerce.HARD_MAX``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    count: int = Field(default=10**8, gt=0, lt=10**12, description="人数、个数等计数的上限")
+    money: Decimal = Field(default=Decimal(10**7), gt=0, lt=10**12, description="以万元计的金额上限")
+    yuan: Decimal = Field(default=Decimal(10**7), gt=0, lt=10**12, description="以元计的金额（帮扶台账）上限")
+
+
 class CountyConfig(BaseModel):
     """A reporting config: this unit (a county by default, or a city/province) and its reporting
     units. The field names are the county's; ``level`` says which level the config is for
@@ -81,6 +96,7 @@ class CountyConfig(BaseModel):
     yoy_threshold: float = Field(default=0.3, gt=0, description="同比变动超过该比例给出提示")
     outlier_threshold: float = Field(default=3.5, gt=0, description="乡镇比率偏离全县中位数的稳健 z 值超过该值给出提示")
     contact: Contact | None = None  # printed on the receipts; optional
+    limits: Limits = Limits()
 
     @model_validator(mode="before")
     @classmethod

@@ -89,6 +89,8 @@ def _kind_and_choices(info: Any) -> tuple[str, tuple[str, ...]]:
         func = getattr(meta, "func", None)
         if isinstance(func, coerce.OneOf):
             return "choice", func.options
+        if isinstance(func, coerce.Matching):
+            return "text", ()
         if func in _KIND_BY_VALIDATOR:
             return _KIND_BY_VALIDATOR[func], ()
     raise TypeError(f"field without a known cell type: {info}")
@@ -122,7 +124,9 @@ class Cover(BaseModel):
 
     township_code: Code = col("填报单位代码", width=16, text=True)
     township_name: Text = col("填报单位名称", width=24)
-    period: Text = col("报告期", width=10, text=True)
+    period: Annotated[str | None, BeforeValidator(coerce.Matching(PERIOD_PATTERN, "如 2025（全年）或 2025H1（上半年）的报告期"))] = col(
+        "报告期", width=10, text=True
+    )
     filler: Text = col("填表人", width=12)
     phone: Code = col("联系电话", width=16, text=True)
     head: Text = col("单位负责人", width=12)

@@ -17,10 +17,10 @@ from decimal import Decimal
 from stdnum import exceptions as stdnum_exc
 from stdnum.cn import ric, uscc
 
-from nianbao.schemas.county import CountyConfig
+from nianbao.schemas.county import CountyConfig, Limits
 from nianbao.schemas.findings import Finding, Severity
 from nianbao.schemas.indicators import BY_CODE, INDICATORS, SUMS
-from nianbao.schemas.models import LedgerRow, Period, RosterRow, TownshipReturn, field_specs
+from nianbao.schemas.models import LedgerRow, Period, RosterRow, Summary, TownshipReturn, field_specs
 from nianbao.schemas.privacy import mask_id
 
 
@@ -407,6 +407,39 @@ def _ledger_duplicate(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding
             seen[key] = i
 
 
+# --- sane bounds per unit (configurable in the county config) ------------------------------------
+
+
+def _too_large(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
+    limits = ctx.county.limits if ctx.county is not None else Limits()
+    bound = {"count": limits.count, "money": limits.money, "yuan": limits.yuan}
+    unit_word = {"count": "", "money": "万元", "yuan": "元"}
+    for prefix, model, records in (
+        ("summary", None, [ret.summary]),
+        ("roster", RosterRow, ret.roster),
+        ("ledger", LedgerRow, ret.ledger),
+    ):
+        specs = _BOUNDED[prefix]
+        for i, record in enumerate(records):
+            for name, kind, label in specs:
+                value = getattr(record, name)
+                if value is not None and value > bound[kind]:
+                    where = f"{prefix}.{name}" if model is None else f"{prefix}.{i}.{name}"
+                    yield _f(
+                        f"填写了 {_num(value)}{unit_word[kind]}，超过合理上限 {_num(bound[kind])}{unit_word[kind]}，请核实是否多填了位数或填错了单元格",
+                        field=where,
+                        label=label,
+                        value=str(value),
+                        expected=f"≤ {bound[kind]}",
+                    )
+
+
+_BOUNDED = {
+    prefix: tuple((s.name, s.kind, s.label) for s in field_specs(model) if s.kind in ("count", "money", "yuan"))
+    for prefix, model in (("summary", Summary), ("roster", RosterRow), ("ledger", LedgerRow))
+}
+
+
 # --- the rule book -------------------------------------------------------------------------------
 
 E, W = Severity.ERROR, Severity.WARNING
@@ -414,6 +447,7 @@ E, W = Severity.ERROR, Severity.WARNING
 RULES: tuple[Rule, ...] = (
     *(Rule(f"le.{i.code}", E, f"{i.label} ≤ {BY_CODE[i.part_of].label}", _part_le_whole(i.code, i.part_of)) for i in INDICATORS if i.part_of),
     *(Rule(f"sum.{t}", E, f"{BY_CODE[t].label} = " + " + ".join(BY_CODE[p].label for p in ps), _parts_add_up(t, ps)) for t, ps in SUMS),
+    Rule("value.too_large", E, "数值不超过县配置的合理上限", _too_large),
     Rule("cover.period", E, "报告期与本次收取的报告期一致", _cover_period),
     Rule("cover.township", E, "填报单位属于本县", _cover_township),
     Rule("cover.phone", W, "联系电话格式", _cover_phone),

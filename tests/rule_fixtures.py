@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+from nianbao.schemas.coerce import ExcelError
 from nianbao.schemas.county import load_county
 from nianbao.workbooks.sample import sample_return
 
@@ -164,6 +165,11 @@ FIXTURES: tuple[Fixture, ...] = (
     Fixture("cell.not_date", "cover.fill_date", _set("cover", "fill_date", "2026-02-30")),
     Fixture("cell.code_as_number", "ledger.0.id_number", _ledger(0, "id_number", 410102198801038000.0)),
     Fixture("cell.formula_no_value", "summary.A14", _set("summary", "A14", "=10+2")),
+    Fixture("cell.excel_error", "summary.A14", _set("summary", "A14", ExcelError("#DIV/0!"))),
+    Fixture("cell.too_large", "summary.A14", _set("summary", "A14", 1e308)),
+    Fixture("cell.code_in_number", "summary.A14", _set("summary", "A14", "410102199001011234")),
+    Fixture("cell.bad_format", "cover.period", _set("cover", "period", "2025年")),
+    Fixture("value.too_large", "summary.A14", _set("summary", "A14", 10**8 + 1)),
     # 表内: generated from the catalogue
     Fixture("le.A02", "summary.A02", _exceed("A02", "A01")),
     Fixture("le.A03", "summary.A03", _shrink_whole("A03", "A02")),

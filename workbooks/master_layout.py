@@ -41,6 +41,7 @@ from nianbao.schemas.levels import level_info
 from nianbao.workbooks.group_layout import group_sheet
 from nianbao.schemas.indicators import INDICATORS, MONEY_UNIT, RATES
 from nianbao.schemas.models import Period
+from nianbao.workbooks.safe_text import safe_value
 from nianbao.workbooks.layout import SUMMARY_COLUMNS, Ref, col_letter, summary_rows
 from nianbao.workbooks.printing import LANDSCAPE, PORTRAIT, PageSetup, pages_wide
 
@@ -292,18 +293,23 @@ class SheetData:
         return (rows[0], rows[-1]) if rows else None
 
     def grid(self) -> list[list[Any]]:
-        """Every value from A1 to (last_row, width), blanks as None: the whole sheet in one block."""
+        """Every value from A1 to (last_row, width), blanks as None: the whole sheet in one block.
+
+        Text passes through :func:`nianbao.workbooks.safe_text.safe_value` here, the one place
+        both renderers (openpyxl and xlwings) take values from: file names, unit names and
+        findings carry text from townships' files, which must never become a formula.
+        """
         blank = [None] * self.width
         grid = [list(blank) for _ in range(self.end_row)]
-        grid[TITLE_ROW - 1][0] = self.heading
-        grid[STAMP_ROW - 1][0] = self.stamp
+        grid[TITLE_ROW - 1][0] = safe_value(self.heading)
+        grid[STAMP_ROW - 1][0] = safe_value(self.stamp)
         for i, item in enumerate(self.info):
-            grid[INFO_ROW - 1 + i][:2] = [item.label, item.value]
+            grid[INFO_ROW - 1 + i][:2] = [safe_value(item.label), safe_value(item.value)]
         grid[self.header_row - 1][: len(self.columns)] = [c.header for c in self.columns]
         for i, row in enumerate(self.rows):
-            grid[self.first_row - 1 + i][: len(row.values)] = list(row.values)
+            grid[self.first_row - 1 + i][: len(row.values)] = [safe_value(v) for v in row.values]
         for i, line in enumerate(self.signature):
-            grid[self.last_row + 1 + i][: len(line)] = list(line)
+            grid[self.last_row + 1 + i][: len(line)] = [safe_value(v) for v in line]
         return grid
 
     def anchors(self) -> dict[str, tuple[int, int]]:

@@ -27,11 +27,12 @@ from xml.etree import ElementTree as ET
 import python_calamine
 from python_calamine import CalamineWorkbook
 
-from nianbao.schemas.coerce import FormulaWithoutValue, is_blank
+from nianbao.schemas.coerce import ExcelError, FormulaWithoutValue, is_blank
 from nianbao.schemas.findings import Finding, error
 from nianbao.schemas.indicators import INDICATORS, RATES
 from nianbao.schemas.version import TEMPLATE_VERSION, schema_fingerprint
 from nianbao.workbooks import layout as L
+from nianbao.workbooks import limits
 
 _CONTENT_BY_SUFFIX = {".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xls", ".ods": "ods"}
 SUPPORTED = tuple(_CONTENT_BY_SUFFIX)
@@ -89,8 +90,30 @@ class RawReturn:
 # opening
 
 
+_SAVE_AS = "请打开后用「文件 → 另存为」选择「Excel 工作簿（*.xlsx）」保存，再报送该 .xlsx 文件"
+_PAPER = "请不要报送纸质报表的照片或扫描件；请在县里下发的 Excel 模板中填写，报送 .xlsx 文件（盖章的纸质报表另行交县总工会）"
+# Files townships really send instead of a return, and what to send instead.
+WRONG_FORMATS = {
+    ".et": ("WPS 表格格式（.et）", "请在 WPS 中" + _SAVE_AS[1:]),
+    ".ett": ("WPS 表格模板格式（.ett）", "请在 WPS 中" + _SAVE_AS[1:]),
+    ".wps": ("WPS 文字文档（.wps）", "年报须用县里下发的 Excel 模板填写；请在模板中填写后报送 .xlsx 文件"),
+    ".numbers": ("苹果 Numbers 格式（.numbers）", "请在 Numbers 中用「文件 → 导出为 → Excel」导出 .xlsx 文件后报送"),
+    ".csv": ("CSV 文本格式（.csv）", "CSV 不含模板的工作表和格式；请在县里下发的 Excel 模板中填写后报送 .xlsx 文件"),
+    ".pdf": ("PDF 文件", _PAPER),
+    **{s: ("图片", _PAPER) for s in (".jpg", ".jpeg", ".png", ".heic", ".bmp", ".tif", ".tiff")},
+    **{
+        s: (f"压缩包（{s}）", "压缩包不会被解压读取；请解压后把其中每个乡镇的 .xlsx 年报分别放入收件箱（或分别发送）")
+        for s in (".zip", ".rar", ".7z")
+    },
+}
+
+
 def _sniff(path: Path) -> str:
     """'xlsx' | 'xls' | 'ods' by content (people rename files), else a ReturnReadError."""
+    wrong = WRONG_FORMATS.get(path.suffix.lower())
+    if wrong is not None:
+        kind, advice = wrong
+        raise ReturnReadError("file.wrong_format", f"文件「{path.name}」是{kind}，不是 Excel 年报，无法读取。{advice}")
     if path.suffix.lower() not in SUPPORTED:
         raise ReturnReadError(
             "file.not_return",
@@ -103,6 +126,9 @@ def _sniff(path: Path) -> str:
         raise ReturnReadError("file.unreadable", f"找不到文件「{path}」") from None
     except OSError as exc:
         raise ReturnReadError("file.unreadable", f"无法打开文件「{path.name}」：{exc.strerror or exc}") from None
+    too_big = limits.file_problem(path.name, path.stat().st_size)
+    if too_big:
+        raise ReturnReadError("file.too_large", too_big)
     if head.startswith(_OLE_MAGIC):
         return "xls"
     if head.startswith(_ZIP_MAGIC):
@@ -133,8 +159,14 @@ class _Package:
     names: dict[str, L.Ref] = field(default_factory=dict)
     sheet_rids: dict[str, str] = field(default_factory=dict)
     targets: dict[str, str] | None = None  # relationship id -> part, read when first needed
+    xml: dict[str, bytes | None] = field(default_factory=dict)  # sheet -> its XML, read once
 
     def sheet_xml(self, sheet: str) -> bytes | None:
+        if sheet not in self.xml:
+            self.xml[sheet] = self._sheet_xml(sheet)
+        return self.xml[sheet]
+
+    def _sheet_xml(self, sheet: str) -> bytes | None:
         rid = self.sheet_rids.get(sheet)
         if self.zf is None or rid is None:
             return None
@@ -150,10 +182,17 @@ class _Package:
 def _package(path: Path) -> tuple[str, _Package]:
     try:
         zf = zipfile.ZipFile(path)
+        bomb = limits.zip_problem(zf, path.name)
+        if bomb:
+            zf.close()
+            raise ReturnReadError("file.too_large", bomb)
         members = set(zf.namelist())
         if "xl/workbook.xml" not in members:
             if "mimetype" in members and b"spreadsheet" in zf.read("mimetype"):
+                too_big = limits.ods_problem(zf, path.name)
                 zf.close()
+                if too_big:
+                    raise ReturnReadError("file.too_large", too_big)
                 return "ods", _Package()
             raise ReturnReadError("file.not_return", f"文件「{path.name}」不是电子表格（可能是 Word 等其他文件），不是乡镇工会年报")
         root = ET.fromstring(zf.read("xl/workbook.xml"))
@@ -409,15 +448,45 @@ def _formulas_in(package: _Package, sheet: str, blank: list[tuple[int, int]]) ->
     return {pos: FormulaWithoutValue(formulas[pos]) for pos in blank if pos in formulas}
 
 
+_ERROR_CELL = re.compile(rb'<c r="([A-Z]+)(\d+)"[^>]*?\bt="e"[^>]*>(?:(?!</c>).)*?<v>([^<]*)</v>', re.S)
+
+
+def _errors_in(package: _Package, sheet: str, blank: list[tuple[int, int]]) -> dict[tuple[int, int], ExcelError]:
+    """Of the blank input cells, those showing an Excel error value (xlsx only): calamine reads
+    ``#DIV/0!`` as an empty cell, which must not be reported as 未填写."""
+    if not blank or package.zf is None:
+        return {}
+    xml = package.sheet_xml(sheet)
+    if not xml or b't="e"' not in xml:
+        return {}
+    found = {(int(m.group(2)), L.col_index(m.group(1).decode())): m.group(3).decode("utf-8", "replace") for m in _ERROR_CELL.finditer(xml)}
+    return {pos: ExcelError(found[pos]) for pos in blank if pos in found}
+
+
 # --------------------------------------------------------------------------------------------
 # identity: is it a return, of this template, with all its sheets
 
 
-def _meta(book: CalamineWorkbook, sheet: str | None) -> dict[str, str]:
+def _sheet_rows(path: Path, book: CalamineWorkbook, package: _Package, sheet: str) -> list[list]:
+    """A sheet's values, refused before loading when its extent is over the limits (xlsx: from
+    its XML, before calamine builds a dense grid; .xls/.ods: from the loaded sheet)."""
+    xml = package.sheet_xml(sheet)
+    if xml is not None:
+        problem = limits.extent_problem(path.name, sheet, *limits.sheet_extent(xml))
+        if problem:
+            raise ReturnReadError("file.too_large", problem, sheet)
+    loaded = book.get_sheet_by_name(sheet)
+    problem = limits.extent_problem(path.name, sheet, loaded.height, loaded.width)
+    if problem:
+        raise ReturnReadError("file.too_large", problem, sheet)
+    return loaded.to_python(skip_empty_area=False)
+
+
+def _meta(path: Path, book: CalamineWorkbook, package: _Package, sheet: str | None) -> dict[str, str]:
     if sheet is None:
         return {}
     meta = {}
-    for line in book.get_sheet_by_name(sheet).to_python(skip_empty_area=False):
+    for line in _sheet_rows(path, book, package, sheet):
         if len(line) >= L.META_VALUE_COL and isinstance(line[L.META_KEY_COL - 1], str) and line[L.META_KEY_COL - 1]:
             value = line[L.META_VALUE_COL - 1]
             if isinstance(value, float) and value.is_integer():
@@ -482,6 +551,10 @@ def read_return(path: Path | str) -> RawReturn:
     package = _Package()
     if kind == "zip":
         kind, package = _package(path)
+    elif kind == "xls":
+        too_big = limits.xls_problem(path, path.name)
+        if too_big:
+            raise ReturnReadError("file.too_large", too_big)
     try:
         if _CONTENT_BY_SUFFIX[path.suffix.lower()] == kind:
             book = CalamineWorkbook.from_path(path)
@@ -502,7 +575,7 @@ def read_return(path: Path | str) -> RawReturn:
 def _values(grid: _Grid, cells: dict[str, L.Position], package: _Package) -> dict[str, object]:
     values = {key: grid.get(r, c) for key, (_, r, c) in cells.items()}
     blank = [(r, c) for key, (_, r, c) in cells.items() if values[key] is None]
-    formulas = _formulas_in(package, grid.name, blank)
+    formulas = {**_errors_in(package, grid.name, blank), **_formulas_in(package, grid.name, blank)}
     for key, (_, r, c) in cells.items():
         if (r, c) in formulas:
             values[key] = formulas[(r, c)]
@@ -511,10 +584,10 @@ def _values(grid: _Grid, cells: dict[str, L.Position], package: _Package) -> dic
 
 def _read(path: Path, book: CalamineWorkbook, package: _Package) -> RawReturn:
     sheets = _sheet_names(book)
-    meta = _meta(book, sheets.get(L.SHEET_META))
+    meta = _meta(path, book, package, sheets.get(L.SHEET_META))
     _check_receipt(path, sheets, meta)
     _check_identity(path, sheets, meta)
-    grids = {s: _Grid(sheets[s], book.get_sheet_by_name(sheets[s]).to_python(skip_empty_area=False)) for s in L.DATA_SHEETS}
+    grids = {s: _Grid(sheets[s], _sheet_rows(path, book, package, sheets[s])) for s in L.DATA_SHEETS}
     names = package.names
     problems = _Problems()
     cover_cells = _locate_cover(grids[L.SHEET_COVER], problems)
@@ -533,8 +606,9 @@ def _read(path: Path, book: CalamineWorkbook, package: _Package) -> RawReturn:
         header_row, columns = tables[table.key]  # type: ignore[misc]
         rows, numbers, empty = _table_rows(grid, header_row, columns)
         fields = {c: name for name, c in columns.items()}
-        for (r, c), formula in _formulas_in(package, grid.name, empty).items():
-            rows[numbers.index(r)][fields[c]] = formula
+        markers = {**_errors_in(package, grid.name, empty), **_formulas_in(package, grid.name, empty)}
+        for (r, c), marker in markers.items():
+            rows[numbers.index(r)][fields[c]] = marker
         data[table.key] = rows
         placements[table.key] = L.TablePlacement(grid.name, columns, numbers, header_row + 1)
     cells = L.CellMap(cover_cells, summary_cells, placements, note_cells)

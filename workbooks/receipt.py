@@ -6,6 +6,13 @@ return with every cell that has a finding filled red and carrying a comment with
 message, every sheet of it marked as not a return. The receipt leaves the county office, so the
 ledger's names and ID numbers are masked in the copy.
 
+The copy is made safe (:func:`make_copy_safe`): the township's formulas become their values,
+external links, macros and hyperlinks are dropped, every text passes through
+``nianbao.workbooks.safe_text`` and is masked by content (ID numbers by shape anywhere, the
+ledger's names wherever they occur, the ledger's name and ID columns found by their header
+anchors — not by defined names a township may have deleted). The file lands inside the
+outbox under a name made safe by :func:`receipt_path`, whatever the return says.
+
 Only .xlsx/.xlsm returns can be copied with their formatting (openpyxl); for .xls/.ods or an
 unreadable file the receipt carries the 回执 sheet alone, whose findings list sheet and cell.
 A return with no finding on any cell has nothing to mark, so its receipt is the 回执 sheet
@@ -21,20 +28,18 @@ from pathlib import Path
 from openpyxl import Workbook, load_workbook
 from openpyxl.comments import Comment
 from openpyxl.styles import PatternFill
-from openpyxl.utils.cell import range_boundaries
 
-from nianbao.lineage import neutral
 from nianbao.schemas.county import Contact
 from nianbao.schemas.findings import SEVERITY_LABEL, Finding, Report, Severity
 from nianbao.schemas.models import LedgerRow, field_specs
-from nianbao.schemas.privacy import mask_id, mask_name
+from nianbao.schemas.privacy import SENSITIVE_LEDGER_FIELDS, Masker, looks_like_id_number, mask_id, mask_name
 from nianbao.workbooks.atomic import save_atomically
 from nianbao.workbooks.receipt_sheet import RECEIPT_SHEET, RETURNED, ReceiptText, mark_not_a_return, verdict, write_receipt_sheet
+from nianbao.workbooks.safe_text import safe_filename, safe_text
 
 AUTHOR = "县总工会"
 RED = PatternFill("solid", fgColor="FFC7CE")
 YELLOW = PatternFill("solid", fgColor="FFEB9C")
-LEDGER_NAME = "NB_LEDGER"
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,17 @@ class ReceiptInfo:
 
 
 def receipt_name(township_code: str, township_name: str, period: str) -> str:
-    return f"{township_code}_{township_name}_{period}_回执.xlsx"
+    parts = (safe_filename(township_code, "未知代码"), safe_filename(township_name, "未知乡镇"), safe_filename(period, "未知报告期"))
+    return "_".join(parts) + "_回执.xlsx"
+
+
+def receipt_path(outbox: Path | str, name: str) -> Path:
+    """``outbox / name`` with ``name`` reduced to one safe file name: never outside ``outbox``."""
+    stem = name[: -len(".xlsx")] if name.lower().endswith(".xlsx") else name
+    path = Path(outbox) / (safe_filename(stem, "回执") + ".xlsx")
+    if path.resolve().parent != Path(outbox).resolve():  # cannot happen after safe_filename; kept as the guarantee
+        raise ValueError(f"receipt outside the outbox: {path}")
+    return path
 
 
 def write_receipt(source: Path | None, report: Report, info: ReceiptInfo, out: Path) -> Path:
@@ -68,20 +83,50 @@ def write_receipt(source: Path | None, report: Report, info: ReceiptInfo, out: P
         wb = Workbook()
         wb.remove(wb.active)
     else:
+        make_copy_safe(wb)
         _mark_findings(wb, report)
-        _mask_ledger(wb)
         mark_not_a_return(wb)
     _receipt_sheet(wb, report, info)
     return save_atomically(wb, out)
 
 
 def _copy_of_return(source: Path) -> Workbook | None:
+    """The township's workbook with cached values in place of its formulas, no links, no macros."""
     if source.suffix.lower() not in (".xlsx", ".xlsm"):
         return None
     try:
-        return load_workbook(source)
+        return load_workbook(source, data_only=True, keep_links=False, keep_vba=False)
     except Exception:
         return None
+
+
+def make_copy_safe(wb: Workbook) -> None:
+    """Mask personal data by content and neutralise every text of a township's workbook.
+
+    The ledger's name and ID columns (found by header anchors) are masked whole; the names read
+    there, and ID numbers by shape, are then masked in every cell, comment and sheet title.
+    Numbers the size of an ID number (typed into a number cell) are masked too. Text that could
+    act as a formula becomes literal; hyperlinks are dropped (they may point anywhere).
+    """
+    masker = Masker(_mask_ledger(wb))
+    for ws in wb.worksheets:
+        title = masker(ws.title)
+        if title != ws.title:
+            ws.title = safe_filename(title, "工作表")[:31]
+        for row in ws.iter_rows():
+            for cell in row:
+                value = cell.value
+                if isinstance(value, str):
+                    safe = safe_text(masker(value))
+                    if safe != value:
+                        cell.value = safe
+                elif isinstance(value, (int, float)) and not isinstance(value, bool) and looks_like_id_number(value):
+                    cell.value = mask_id(format(value, ".0f"))
+                if cell.comment is not None:
+                    cell.comment = Comment(safe_text(masker(cell.comment.text) or ""), AUTHOR)
+                if cell.hyperlink is not None:
+                    cell.hyperlink = None
+        ws._hyperlinks = []
 
 
 def _mark_findings(wb: Workbook, report: Report) -> None:
@@ -93,32 +138,34 @@ def _mark_findings(wb: Workbook, report: Report) -> None:
         target = wb[sheet][cell]
         errors = any(f.severity is Severity.ERROR for f in findings)
         target.fill = RED if errors else YELLOW
-        text = "\n".join(f"[{SEVERITY_LABEL[f.severity]}] {f.message}" for f in findings)
+        text = safe_text("\n".join(f"[{SEVERITY_LABEL[f.severity]}] {f.message}" for f in findings))
         target.comment = Comment(text, AUTHOR, width=320, height=120)
 
 
-def _mask_ledger(wb: Workbook) -> None:
-    """Mask names and ID numbers in the ledger's data range (found by its defined name)."""
-    defined = wb.defined_names.get(LEDGER_NAME)
-    if defined is None:
-        return
-    labels = {s.label: s.name for s in field_specs(LedgerRow)}
-    for sheet_name, ref in defined.destinations:
-        if sheet_name not in wb.sheetnames:
-            continue
-        ws = wb[sheet_name]
-        min_col, min_row, max_col, max_row = range_boundaries(ref.replace("$", ""))
-        header_row = min_row - 1
-        for col in range(min_col, max_col + 1):
-            header = str(ws.cell(header_row, col).value or "")
-            field = next((name for label, name in labels.items() if header.startswith(label)), None)
-            if field not in ("name", "id_number"):
+def _anchor(value: object) -> str:
+    return "".join(value.split()).rstrip("：:*＊") if isinstance(value, str) else ""
+
+
+def _mask_ledger(wb: Workbook) -> list[str]:
+    """Mask the ledger's name and ID columns below every header row that carries both their
+    headers (on any sheet, wherever rows or columns were moved); return the names found."""
+    headers = {_anchor(s.header): s.name for s in field_specs(LedgerRow) if s.name in SENSITIVE_LEDGER_FIELDS}
+    names: list[str] = []
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            found = {headers[_anchor(c.value)]: c.column for c in row if _anchor(c.value) in headers}
+            if len(found) < len(headers):
                 continue
-            masker = mask_id if field == "id_number" else mask_name
-            for row in range(min_row, max_row + 1):
-                cell = ws.cell(row, col)
-                if cell.value not in (None, ""):
-                    cell.value = masker(str(cell.value))
+            for r in range(row[0].row + 1, ws.max_row + 1):
+                for field, col in found.items():
+                    cell = ws.cell(r, col)
+                    if cell.value in (None, ""):
+                        continue
+                    text = format(cell.value, ".0f") if isinstance(cell.value, float) else str(cell.value)
+                    if field == "name":
+                        names.append(text.strip())
+                    cell.value = safe_text(mask_id(text) if field == "id_number" else mask_name(text))
+    return names
 
 
 def _receipt_sheet(wb: Workbook, report: Report, info: ReceiptInfo) -> None:
@@ -134,13 +181,13 @@ def _receipt_sheet(wb: Workbook, report: Report, info: ReceiptInfo) -> None:
         facts.append(("县总工会审核意见", f"{info.decision}{'：' + info.reason if info.reason else ''}"))
     facts.append(("文件指纹", info.sha256))
     write_receipt_sheet(wb, ReceiptText(
-        title=f"{info.township_name} {info.period} 年报回执",
+        title=safe_text(f"{info.township_name} {info.period} 年报回执"),
         # a warning the township explained in 情况说明 is no longer an open query
         verdict=verdict(info.accepted, info.decision, [f for f in report.findings if not f.note]),
         facts=tuple(facts),
         findings=tuple(_explained(f) for f in report.findings),
         contact=info.contact,
-    ), clean=neutral)
+    ), clean=safe_text)
 
 
 def _explained(finding: Finding) -> Finding:

@@ -61,7 +61,7 @@ def test_open_store_creates_tables_and_reopens(db):
     open_store(db).close()
     assert db.exists() and set(dump(db)) == {
         "submissions", "summary_values", "roster_units", "roster_details", "detail_totals", "current_returns", "decisions", "runs",
-        "summary_cells", "publishes"}
+        "receipts_due", "summary_cells", "publishes"}
     store = open_store(f"sqlite:///{db}")  # same file by URL; create_all leaves existing tables alone
     assert store.submissions(PERIOD).empty
 
@@ -187,7 +187,7 @@ def test_schema_is_valid_postgresql_ddl():
                               lambda sql, *a, **k: statements.append(str(sql.compile(dialect=mock.dialect))))
     Base.metadata.create_all(mock, checkfirst=False)
     ddl = "\n".join(statements)
-    assert ddl.count("CREATE TABLE") == 10
+    assert ddl.count("CREATE TABLE") == 11
     assert "CHECK (status IN ('accepted', 'rejected', 'unreadable'))" in ddl
     assert "sqlite" not in ddl.lower()
 

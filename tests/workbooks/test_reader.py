@@ -266,12 +266,12 @@ def test_word_document_renamed_xlsx(tmp_path):
     assert _read_error(path).code == "file.not_return"
 
 
-@pytest.mark.parametrize("name", ["return.csv", "return.pdf", "return"])
-def test_unsupported_file_type(tmp_path, name):
+@pytest.mark.parametrize("name, code", [("return.csv", "file.wrong_format"), ("return.pdf", "file.wrong_format"), ("return", "file.not_return")])
+def test_unsupported_file_type(tmp_path, name, code):
     path = tmp_path / name
     path.write_text("a,b\n1,2\n")
     err = _read_error(path)
-    assert err.code == "file.not_return" and ".xlsx" in err.message
+    assert err.code == code and ".xlsx" in err.message
 
 
 def test_password_protected_file(tmp_path):
