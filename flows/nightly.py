@@ -68,7 +68,7 @@ def publish(
         result = RunResult(c.period, pipeline.publish_master(c, settings.master_path(county, c.period)), consolidation=c, reviews=reviews)
         result.usual_master = settings.master_path(county, c.period)
     with WORK.stage("receipts"):
-        result.receipts = pipeline.publish_receipts(store, county, Path(settings.outbox), files) + (reviews.receipts if reviews else [])
+        result.receipts = pipeline.publish_receipts(store, county, Path(settings.outbox), files, c) + (reviews.receipts if reviews else [])
     create_table_artifact(key=FINDINGS_ARTIFACT, table=findings_table(c), description=f"{c.county_name}{c.period} 审核问题")
     create_markdown_artifact(key=SUMMARY_ARTIFACT, markdown=summary_markdown(c, result), description=f"{c.county_name}{c.period} 汇总")
     return result

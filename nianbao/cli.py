@@ -139,7 +139,7 @@ def template(
     if unit is None:
         examples = "、".join(f"{t.code} {t.name}" for t in county.townships[:3])
         fail(f"找不到乡镇代码「{township}」：{county.county_name}的县配置中没有这个乡镇（例如：{examples}）")
-    path = write_template(out or Path(template_filename(unit, period)), unit, period)
+    path = write_template(out or Path(template_filename(unit, period)), unit, period, yoy_threshold=county.yoy_threshold)
     console.print(f"已生成{unit.name}（{unit.code}）{period}年报模板：{escape(str(path))}", soft_wrap=True)
 
 
@@ -285,6 +285,66 @@ def report_up_command(
         raise typer.Exit(1)
 
 
+def _consolidated(settings, period: str | None):
+    """The period's consolidation from the store, read only: no run or publish is recorded."""
+    from nianbao.console import console
+    from nianbao.consolidate import consolidate
+    from nianbao.pipeline import now_local
+    from nianbao.schemas.county import ConfigError, load_county
+    from nianbao.store import open_store
+    from nianbao.workbooks.template import county_period
+
+    try:
+        county = load_county(settings.config)
+        period = county_period(county, period)
+    except (ConfigError, ValueError) as exc:
+        console.print(f"[red]错误：[/]{exc}")
+        raise typer.Exit(2)
+    store = open_store(settings.db)
+    try:
+        return consolidate(county, store.load_inputs(period), now_local())
+    finally:
+        store.close()
+
+
+@app.command()
+def trace(
+    indicator: str = typer.Argument(..., metavar="指标代码", hidden=True),
+    period: PeriodOpt = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """追溯一个数字（指标代码必填，如 A07、R02，也可写指标名称）：全县合计 = 各乡镇之和，每个乡镇来自哪个文件的哪个单元格；比率追溯到分子和分母。"""
+    from nianbao.lineage import resolve, trace_lines
+
+    code = resolve(indicator)
+    if code is None:
+        typer.echo(f"错误：找不到指标「{indicator}」；请写指标代码（如 A07、R02）或完整的指标名称", err=True)
+        raise typer.Exit(2)
+    c = _consolidated(_settings(config, None, db, None, None), period)
+    for line in trace_lines(c, code):
+        typer.echo(line)
+
+
+@app.command("summary-text")
+def summary_text(
+    period: PeriodOpt = None,
+    out: Path | None = typer.Option(None, "-o", "--out", metavar="文件.docx", help="另存为 Word 文件（.docx）"),
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """按组织建设、集体协商、维权服务、帮扶救助、安全与竞赛、工会经费逐段写出全县统计综述（含同比和报送率）。"""
+    from nianbao.narrative import plain_text, write_docx
+
+    if out is not None and out.suffix.lower() != ".docx":
+        typer.echo(f"错误：输出文件「{out}」应以 .docx 结尾（Word 文件）", err=True)
+        raise typer.Exit(2)
+    c = _consolidated(_settings(config, None, db, None, None), period)
+    typer.echo(plain_text(c), nl=False)
+    if out is not None:
+        typer.echo(f"已保存 Word 文件：{write_docx(c, out)}")
+
+
 @app.command()
 def demo(
     directory: Path = typer.Option(Path("demo"), "--dir", metavar="文件夹", help="演示县的目录"),
@@ -292,7 +352,7 @@ def demo(
 ) -> None:
     """生成演示县的年报文件夹（设置、县配置、两年的报表，含错误、逾期、未报、重报）并运行一次汇总。"""
     from nianbao.console import console
-    from nianbao.demo import build_demo
+    from nianbao.demo import build_demo, move_later
     from nianbao.jobs import run_job
     from nianbao.office import Office, init_office
     from nianbao.schemas.county import load_county
@@ -306,17 +366,26 @@ def demo(
         raise typer.Exit(2)
 
     config_path, inbox = directory / "county.toml", directory / "inbox"
+    plan = None
     if config_path.is_file() and inbox.is_dir():
         # Regenerated files would differ in their timestamps and count as resubmissions.
         console.print(f"演示县已存在，直接再运行一次汇总（已入库的文件不会重复入库）：{inbox.resolve()}")
     else:
         with console.status("正在生成演示县的报表……"):
-            build_demo(directory)
+            plan = build_demo(directory)
     if not (directory / SETTINGS_FILE).is_file():
         init_office(directory, config_path)
     county = load_county(config_path)
     console.print(f"演示县：{county.county_name}，{len(county.townships)} 个乡镇，收件箱 {inbox.resolve()}")
-    code = run_job(load_settings(directory / SETTINGS_FILE), Office(directory.resolve()), None)
+
+    def run() -> int:
+        return run_job(load_settings(directory / SETTINGS_FILE), Office(directory.resolve()), None)
+
+    code = run()
+    if code == 0 and plan is not None and plan.later:
+        moved = move_later(plan, county.latest_period)
+        console.print(f"\n收到更正后的报表 {len(moved)} 份（{'、'.join(p.name for p in moved)}），再次汇总，见「变动情况」表：", soft_wrap=True)
+        code = run()
     console.print(f"演示县的年报文件夹：{directory.resolve()}（可在其中运行 nianbao run、nianbao serve）", soft_wrap=True)
     raise typer.Exit(code)
 

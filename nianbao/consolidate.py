@@ -24,10 +24,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from nianbao.lineage import SOURCE_COLUMNS, build_sources
+from nianbao.outliers import explain_county_yoy, find_outliers, notes_by_township
 from nianbao.grouping import group_table
 from nianbao.schemas.county import CountyConfig
 from nianbao.schemas.findings import Finding, Severity, warning
@@ -74,10 +77,11 @@ SUBMISSION_COLUMNS: tuple[str, ...] = (
 )
 FINDING_COLUMNS: tuple[str, ...] = (
     "township_code", "submission_id", "file_name", "severity", "code", "sheet", "cell", "field",
-    "label", "value", "expected", "message",
+    "label", "value", "expected", "message", "note",
 )
 UNIT_COLUMNS: tuple[str, ...] = ("township_code", "submission_id", "row", "uscc", "name")
 DECISION_COLUMNS: tuple[str, ...] = ("township_code", "decision", "reason", "decided_by", "decided_at")
+CELL_COLUMNS: tuple[str, ...] = ("township_code", "submission_id", "indicator", "sheet", "cell", "note")
 
 # Output frame columns.
 STATUS_COLUMNS: tuple[str, ...] = (
@@ -85,7 +89,7 @@ STATUS_COLUMNS: tuple[str, ...] = (
     "status", "findings_count", "decision", "reason",
 )
 FINDINGS_OUT_COLUMNS: tuple[str, ...] = (
-    "township_code", "township_name", "file_name", "severity", "code", "sheet", "cell", "field", "message",
+    "township_code", "township_name", "file_name", "severity", "code", "sheet", "cell", "field", "message", "note",
 )
 YOY_COLUMNS: tuple[str, ...] = ("code", "label", "unit", "current", "previous", "change", "share", "flagged")
 RUN_COUNT_KEYS: tuple[str, ...] = ("expected", "received", "valid", "on_time", "late", "sent_back", "missing", "findings")
@@ -111,6 +115,8 @@ class Inputs:
     decisions: pd.DataFrame  # DECISION_COLUMNS: the latest county decision per township
     # FINDING_COLUMNS: files still in the inbox that name no township (unreadable, not a return)
     unidentified: pd.DataFrame = field(default_factory=lambda: empty_frame(FINDING_COLUMNS))
+    # CELL_COLUMNS: where each current value was read, and the 情况说明 beside it
+    cells: pd.DataFrame = field(default_factory=lambda: empty_frame(CELL_COLUMNS))
     # nianbao.grouping.GROUP_COLUMNS: the current returns' roster totals by group (分组汇总)
     groups: pd.DataFrame | None = None
 
@@ -146,6 +152,9 @@ class Consolidation:
     timeliness: float = float("nan")  # 及时率 = 已报 / expected
     status_counts: Mapping[str, int] = field(default_factory=dict)  # 已报/逾期/退回/未报 -> count
     yoy_townships: int = 0  # townships in the like-for-like (同口径) year-on-year basis
+    # nianbao.lineage.SOURCE_COLUMNS: file, sheet and cell of every figure on 分乡镇
+    sources: pd.DataFrame = field(default_factory=lambda: empty_frame(SOURCE_COLUMNS))
+    changes: Any = None  # nianbao.changes.Changes since the previous publish, set by the pipeline
     level: str = "县"  # the config's level (nianbao.schemas.levels): 县 sums townships, 市 counties
     groups: pd.DataFrame | None = None  # 分组汇总 (nianbao.grouping.group_table), None without data
 
@@ -387,6 +396,26 @@ def _unknown_townships(submissions: pd.DataFrame, known: set[str], info: LevelIn
     return out
 
 
+def _township_findings(found: list[tuple[str, Finding]], sources: pd.DataFrame) -> pd.DataFrame:
+    """Consolidation warnings about one township, placed at the cell of its current return."""
+    if not found:
+        return empty_frame(FINDING_COLUMNS)
+    where = sources.set_index(["township_code", "indicator"]) if len(sources) else None
+    records = []
+    for code, f in found:
+        indicator = f.field.split(".", 1)[1] if f.field and f.field.startswith("summary.") else None
+        row = where.loc[(code, indicator)] if where is not None and (code, indicator) in where.index else None
+        sheet = None if row is None or pd.isna(row["sheet"]) else str(row["sheet"])
+        cell = None if row is None or pd.isna(row["cell"]) else str(row["cell"])
+        prefix = (f"「{sheet}」{cell}" if sheet and cell else "") + (f"【{BY_CODE[indicator].label}】" if indicator in BY_CODE else "")
+        records.append({
+            **f.model_dump(mode="json"), "township_code": code, "submission_id": None,
+            "file_name": "" if row is None else str(row["file_name"]), "sheet": sheet, "cell": cell,
+            "message": prefix + f.message,
+        })
+    return pd.DataFrame(records).reindex(columns=list(FINDING_COLUMNS))
+
+
 def _findings_frame(
     township_findings: pd.DataFrame, county: list[Finding], order: pd.DataFrame, unidentified: pd.DataFrame
 ) -> pd.DataFrame:
@@ -400,7 +429,7 @@ def _findings_frame(
     frames = [f.reindex(columns=FINDINGS_OUT_COLUMNS) for f in (tf, uf, cf) if len(f)]
     out = pd.concat(frames, ignore_index=True) if frames else empty_frame(FINDINGS_OUT_COLUMNS)
     out = out.astype(object).where(out.notna(), None)
-    for col in ("township_code", "township_name", "file_name", "message"):
+    for col in ("township_code", "township_name", "file_name", "message", "note"):
         out[col] = out[col].fillna("")
     out["severity"] = out["severity"].map(lambda s: Severity(s).value)
     return out[list(FINDINGS_OUT_COLUMNS)].reset_index(drop=True)
@@ -454,10 +483,14 @@ def consolidate(config: CountyConfig, inputs: Inputs, as_of: datetime) -> Consol
         )
     county_findings += _unknown_townships(inputs.submissions, set(names), config.info)
     county_findings += _duplicate_units(inputs.units[inputs.units["township_code"].isin(current.index)], names, config.info)
-    county_findings += _yoy_findings(yoy, config.yoy_threshold, period, previous_period, basis, config.info)
+    notes = notes_by_township(inputs.cells)
+    county_findings += [explain_county_yoy(f, notes, names) for f in _yoy_findings(yoy, config.yoy_threshold, period, previous_period, basis, config.info)]
+    sources = build_sources(inputs, current, names)
+    outliers = _township_findings(find_outliers(current, names, config.outlier_threshold, notes), sources)
 
     order = towns.assign(_order=range(len(towns))).set_index("township_code")
-    findings = _findings_frame(inputs.findings, county_findings, order, inputs.unidentified)
+    township_findings = pd.concat([f for f in (inputs.findings, outliers) if len(f)], ignore_index=True) if len(outliers) else inputs.findings
+    findings = _findings_frame(township_findings, county_findings, order, inputs.unidentified)
 
     return Consolidation(
         county_code=config.county_code,
@@ -476,6 +509,7 @@ def consolidate(config: CountyConfig, inputs: Inputs, as_of: datetime) -> Consol
         timeliness=timeliness,
         status_counts=status_counts,
         yoy_townships=basis,
+        sources=sources,
         level=config.level.value,
         groups=None if inputs.groups is None else group_table(inputs.groups, names, towns["township_code"]),
     )

@@ -3,6 +3,9 @@
 Realistic enough to exercise every path a county meets in a season: most townships on time,
 some typing habits the reader must forgive (full-width digits, "12家", "1,317.31"), returns
 with real mistakes, one late, one missing, and one township that resubmits a corrected file.
+One township explains an unusual figure in its 情况说明. One more correction waits in
+``later/``: ``nianbao demo`` publishes once, then moves it into the inbox and publishes again,
+so 变动情况 shows a resubmission replacing a return and the figures it changed.
 """
 
 from __future__ import annotations
@@ -31,6 +34,15 @@ class DemoPlan:
     with_errors: list[str] = field(default_factory=list)
     resubmitted: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    explained: dict[str, dict[str, str]] = field(default_factory=dict)  # township -> code -> 情况说明
+    corrected: list[str] = field(default_factory=list)  # townships whose correction is in later/
+    later: list[Path] = field(default_factory=list)  # files that arrive after the first publish
+
+
+# What the demo's townships write in 情况说明, and what the later correction changes.
+DEMO_NOTES = {"D06": "春节前对受灾的困难职工家庭集中发放送温暖资金，户均标准高于往年"}
+CORRECTION = {"E09": 200, "B01": 5}  # indicator -> added in the corrected file
+CORRECTION_NOTE = {"E09": "补报下半年农民工技能培训专项行动的培训人次"}
 
 
 def _typing_habits(values: dict) -> dict:
@@ -59,10 +71,28 @@ def _place(path: Path, received: datetime) -> None:
     os.utime(path, (stamp, stamp))
 
 
-def _write(values: dict, township: Township, period: str, out: Path, tmp: Path) -> Path:
+def _write(values: dict, township: Township, period: str, out: Path, tmp: Path, yoy_threshold: float | None = None) -> Path:
     template = tmp / f"{township.code}_{period}.xlsx"
-    write_template(template, township, period)
+    write_template(template, township, period, yoy_threshold=yoy_threshold)
     return fill_template(template, values, out)
+
+
+def _corrected(values: dict) -> dict:
+    out = copy.deepcopy(values)
+    for code, added in CORRECTION.items():
+        out["summary"][code] = int(str(out["summary"][code]).replace(",", "")) + added
+    out["notes"] = {**out.get("notes", {}), **CORRECTION_NOTE}
+    return out
+
+
+def move_later(plan: DemoPlan, period: str) -> list[Path]:
+    """Put the files of ``later/`` into the inbox (keeping their received times)."""
+    moved = []
+    for path in plan.later:
+        target = plan.inbox / period / path.name
+        shutil.move(path, target)
+        moved.append(target)
+    return moved
 
 
 def build_demo(target: Path, *, roster_rows: int = 25, ledger_rows: int = 10) -> DemoPlan:
@@ -83,6 +113,10 @@ def build_demo(target: Path, *, roster_rows: int = 25, ledger_rows: int = 10) ->
     plan.late = [towns[-2].code]
     plan.with_errors = [towns[3].code, towns[7].code]
     plan.resubmitted = [towns[3].code]
+    plan.explained = {towns[5].code: DEMO_NOTES}
+    plan.corrected = [towns[1].code]
+    later = target / "later"
+    later.mkdir(exist_ok=True)
 
     for p in (previous, current):
         folder = inbox / p.period
@@ -97,6 +131,8 @@ def build_demo(target: Path, *, roster_rows: int = 25, ledger_rows: int = 10) ->
                 received = datetime.combine(p.due, datetime.min.time()) + timedelta(days=4)
             if p is current and n % 3 == 0:
                 values = _typing_habits(values)
+            if p is current and town.code in plan.explained:
+                values["notes"] = dict(plan.explained[town.code])
             name = f"{town.name}{p.period}年报.xlsx"
             if p is current and town.code in plan.with_errors:
                 first = _write(_with_mistakes(copy.deepcopy(values)), town, p.period, folder / name, tmp)
@@ -107,8 +143,12 @@ def build_demo(target: Path, *, roster_rows: int = 25, ledger_rows: int = 10) ->
                     _place(fixed, received + timedelta(days=3))
                     plan.files.append(fixed)
                 continue
-            path = _write(values, town, p.period, folder / name, tmp)
+            path = _write(values, town, p.period, folder / name, tmp, county.yoy_threshold)
             _place(path, received)
             plan.files.append(path)
+            if p is current and town.code in plan.corrected:
+                fixed = _write(_corrected(values), town, p.period, later / f"{town.name}{p.period}年报（更正）.xlsx", tmp, county.yoy_threshold)
+                _place(fixed, received + timedelta(days=2))
+                plan.later.append(fixed)
     shutil.rmtree(tmp, ignore_errors=True)
     return plan

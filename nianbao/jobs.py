@@ -139,9 +139,10 @@ def flow_parameters(settings: Settings, period: str | None) -> dict:
 
 def print_summary(result, settings: Settings) -> None:
     """The Chinese summary of a run: statuses, files, where the master and receipts are, what was new."""
-    from nianbao.summary import run_notes, status_line
+    from nianbao.summary import changes_line, run_notes, status_line
 
     console.print(f"[bold]{status_line(result.consolidation)}[/]")
+    console.print(f"变动：{escape(changes_line(result.consolidation))}", soft_wrap=True)
     if result.seen == 0:
         console.print(f"[yellow]收件箱中没有报表文件：{escape(str(settings.inbox))}[/]", soft_wrap=True)
     else:

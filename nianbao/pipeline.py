@@ -6,6 +6,7 @@ same ones. Only the edges touch the inbox, the database and Excel files.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from nianbao.changes import compare, snapshot
 from nianbao.consolidate import Consolidation, Decision, FileStatus, TownshipStatus, consolidate, local_naive
 from nianbao.inbox import InboxFile, check_inbox, list_returns, local_copy, sha256_of
 from nianbao.runlock import run_lock
@@ -27,7 +29,7 @@ from nianbao.settings import Settings
 from nianbao.schemas.county import CountyConfig, load_county
 from nianbao.schemas.findings import Finding, Report
 from nianbao.schemas.models import Period, TownshipReturn
-from nianbao.workbooks.layout import a1
+from nianbao.workbooks.layout import CellMap, a1
 from nianbao.workbooks.master import write_master
 from nianbao.workbooks.safe_text import safe_filename
 from nianbao.workbooks.master_layout import NB_STATUS, Review, kept_reviews, master_sheets, plain
@@ -68,6 +70,7 @@ class Received:
     sha256: str
     report: Report
     ret: TownshipReturn | None
+    cells: CellMap | None = None  # where each value was read (lineage)
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,7 @@ def _validate_one(file: InboxFile, county: CountyConfig, known: set[str]) -> Rec
                 return None
             stage = "validate"
             checked = check_file(path, county=county, name=file.name)
-        return Received(file, digest, checked.report, checked.ret)
+        return Received(file, digest, checked.report, checked.ret, checked.cells)
     except Exception as exc:
         log.warning("file.internal at %s for %s: %s", stage, mask_text(file.name), type(exc).__name__)
         return Received(file, digest, _internal_report(file, stage, exc), None)
@@ -176,7 +179,7 @@ def store_files(store: Store, received: Sequence[Received]) -> list[Stored]:
 
 def _store_item(r: Received) -> tuple[Report, TownshipReturn | None, dict]:
     """What the store keeps of a file: the masked report, the masked name and place."""
-    file = dict(sha256=r.sha256, size=r.file.size, file_name=r.report.file, source=mask_text(r.file.url), received_at=r.file.modified)
+    file = dict(sha256=r.sha256, size=r.file.size, file_name=r.report.file, source=mask_text(r.file.url), received_at=r.file.modified, cells=r.cells)
     return r.report, r.ret, file
 
 
@@ -191,7 +194,15 @@ def consolidate_period(
     run_id = store.start_run(period, at=as_of)
     c = consolidate(county, store.load_inputs(period, sources=[mask_text(f.url) for f in inbox_files]), as_of)
     store.finish_run(run_id, c.run_counts())
-    return c
+    return with_changes(store, c)
+
+
+def with_changes(store: Store, c: Consolidation) -> Consolidation:
+    """``c`` with what changed since the period's previous publish; records ``c`` as the latest."""
+    now = snapshot(c)
+    changes = compare(store.last_publish(c.period, before=c.as_of), now)
+    store.save_publish(c.period, now, c.as_of)
+    return dataclasses.replace(c, changes=changes)
 
 
 def publish_master(c: Consolidation, path: Path) -> Path:
@@ -200,8 +211,13 @@ def publish_master(c: Consolidation, path: Path) -> Path:
     return write_master(c, path)
 
 
-def publish_receipts(store: Store, county: CountyConfig, outbox: Path, inbox_files: Sequence[InboxFile] = ()) -> list[Path]:
+def publish_receipts(
+    store: Store, county: CountyConfig, outbox: Path, inbox_files: Sequence[InboxFile] = (), c: Consolidation | None = None
+) -> list[Path]:
     """The receipts the store says are owed: one per township and period (the latest file wins).
+
+    With the run's consolidation ``c``, a receipt also carries the county's warnings about that
+    file (outliers across townships), marked 已说明 where the township explained them.
 
     "Receipt due" is recorded with each new submission and marked done here once the file
     exists, so a run killed between the store commit and this step loses no receipt: the next
@@ -219,7 +235,7 @@ def publish_receipts(store: Store, county: CountyConfig, outbox: Path, inbox_fil
     paths, done = [], []
     for key, rows in sorted(latest.items()):
         row = max(rows, key=lambda r: (pd.Timestamp(r["received_at"]), r["submission_id"]))
-        report = _stored_report(row)
+        report = with_county_findings(_stored_report(row), c)
         file = here.get(row["source"]) or InboxFile(row["source"], row["file_name"], int(row["size"]), pd.Timestamp(row["received_at"]).to_pydatetime())
         path = _receipt_with_barrier(file, row["sha256"], report, county, outbox, key)
         if path is not None:
@@ -228,6 +244,21 @@ def publish_receipts(store: Store, county: CountyConfig, outbox: Path, inbox_fil
     # One commit for all: a run killed before it rewrites the same receipts next time.
     store.receipts_done(done)
     return paths
+
+
+def with_county_findings(report: Report, c: Consolidation | None) -> Report:
+    """``report`` plus the consolidation's explainable warnings about the same file of the same period."""
+    from nianbao.outliers import EXPLAINABLE
+
+    if c is None or report.period != c.period or not report.township:
+        return report
+    f = c.findings
+    mine = f[(f["township_code"] == report.township) & (f["file_name"] == report.file) & f["code"].isin(EXPLAINABLE)]
+    extra = [
+        Finding(**{k: (plain(r.get(k)) or None) if k not in ("code", "severity", "message") else r[k] for k in Finding.model_fields})
+        for r in mine.to_dict("records")
+    ]
+    return report.model_copy(update={"findings": [*report.findings, *extra]}) if extra else report
 
 
 def _stored_report(row: Mapping) -> Report:
@@ -353,7 +384,7 @@ def run_once(
                 c = reviews.consolidation or c
                 master = publish_master(c, path)
             result = RunResult(period, master, consolidation=c, reviews=reviews, usual_master=settings.master_path(county, period))
-            result.receipts = publish_receipts(store, county, Path(settings.outbox), files) + reviews.receipts
+            result.receipts = publish_receipts(store, county, Path(settings.outbox), files, c) + reviews.receipts
             return summarize(result, files, stored)
     finally:
         store.close()

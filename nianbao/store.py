@@ -75,6 +75,7 @@ from sqlalchemy.types import TypeDecorator
 
 from nianbao.consolidate import (
     empty_frame,
+    CELL_COLUMNS,
     CURRENT_META,
     DECISION_COLUMNS,
     FINDING_COLUMNS,
@@ -91,6 +92,7 @@ from nianbao.consolidate import (
 from nianbao.grouping import DIM_ALL, DIM_UNIT_TYPE, GROUP_COLUMNS, detail_totals
 from nianbao.schemas.findings import Finding, Report, error
 from nianbao.schemas.models import Period, TownshipReturn
+from nianbao.workbooks.layout import CellMap
 
 DEFAULT_URL = "sqlite:///nianbao.db"
 
@@ -197,6 +199,31 @@ class RosterUnit(Base):
     row: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0-based non-blank roster row
     uscc: Mapped[str | None] = mapped_column(String)  # as typed: a rejected file may hold any text
     name: Mapped[str | None] = mapped_column(String)
+
+
+class SummaryCell(Base):
+    """Where each indicator of a submission was read (sheet, cell: lineage) and the 情况说明
+    typed beside it. Its own table so stores made before it gain it by ``create_all``."""
+
+    __tablename__ = "summary_cells"
+
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), primary_key=True)
+    indicator: Mapped[str] = mapped_column(String(8), primary_key=True)
+    sheet: Mapped[str | None] = mapped_column(String)
+    cell: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)  # as typed: untrusted text
+
+
+class Publish(Base):
+    """What a consolidation run showed, to tell the next one what changed (``nianbao.changes``)."""
+
+    __tablename__ = "publishes"
+    __table_args__ = (Index("ix_publish_period", "period", "published_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period: Mapped[str] = mapped_column(String(6))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class RosterDetail(Base):
@@ -463,6 +490,18 @@ def _identity(report: Report, ret: TownshipReturn | None) -> tuple[str, str]:
     return township, _period_or_blank(report.period or (cover.period if cover else None))
 
 
+def _cell_rows(submission_id: int, ret: TownshipReturn, cells: CellMap | None) -> list[dict[str, Any]]:
+    """One row per indicator with a recorded cell or a 情况说明; cells come from the CellMap."""
+    notes = ret.notes.model_dump()
+    rows = []
+    for code in INDICATOR_CODES:
+        sheet, cell = cells.locate(f"summary.{code}") if cells is not None else (None, None)
+        note = notes.get(code)
+        if sheet or note:
+            rows.append({"submission_id": submission_id, "indicator": code, "sheet": sheet, "cell": cell, "note": note})
+    return rows
+
+
 def _latest_per_township(*columns: Any, table: Any, order: tuple[Any, ...], where: Any) -> Any:
     """A subquery of ``columns`` with ``rn`` = 1 on the latest row of each township (portable window)."""
     rn = func.row_number().over(partition_by=table.township_code, order_by=order).label("rn")
@@ -590,6 +629,7 @@ class Store:
         file_name: str,
         source: str,
         received_at: datetime,
+        cells: CellMap | None = None,
     ) -> Recorded:
         if not report.readable or ret is None:
             status = FileStatus.UNREADABLE
@@ -633,6 +673,9 @@ class Store:
                 session.execute(insert(RosterUnit), units)
                 details = [{"submission_id": sub.id, "row": i, "data": r.model_dump(mode="json")} for i, r in enumerate(ret.roster)]
                 session.execute(insert(RosterDetail), details)
+            sources = _cell_rows(sub.id, ret, cells)
+            if sources:
+                session.execute(insert(SummaryCell), sources)
             totals = [{"submission_id": sub.id, **t} for t in detail_totals(ret)]
             if totals:
                 session.execute(insert(DetailTotal), totals)
@@ -991,6 +1034,35 @@ class Store:
         out["decided_at"] = pd.to_datetime(out["decided_at"], utc=True)
         return out
 
+    def current_cells(self, period: str) -> pd.DataFrame:
+        """Sheet, cell and 情况说明 of every indicator of the current returns (CELL_COLUMNS)."""
+        period = str(Period(period))
+        return self._frame(
+            select(CurrentReturn.township_code, SummaryCell.submission_id, SummaryCell.indicator, SummaryCell.sheet, SummaryCell.cell, SummaryCell.note)
+            .join(SummaryCell, SummaryCell.submission_id == CurrentReturn.submission_id)
+            .where(CurrentReturn.period == period)
+            .order_by(CurrentReturn.township_code, SummaryCell.indicator),
+            CELL_COLUMNS,
+        )
+
+    def save_publish(self, period: str, snapshot: Mapping[str, Any], at: datetime) -> int:
+        with self._sessions() as session:
+            row = Publish(period=str(Period(period)), published_at=at, snapshot=dict(snapshot))
+            session.add(row)
+            session.commit()
+            return row.id
+
+    def last_publish(self, period: str, before: datetime | None = None) -> dict[str, Any] | None:
+        """The snapshot of the latest consolidation of ``period`` (None before the first), or of
+        the latest one earlier than ``before``: a run that consolidates twice (after storing a
+        decision typed in the file) compares both times with what the run before it published."""
+        where = [Publish.period == str(Period(period))]
+        if before is not None:
+            where.append(Publish.published_at < before)
+        with self._sessions() as session:
+            row = session.scalar(select(Publish).where(*where).order_by(Publish.published_at.desc(), Publish.id.desc()).limit(1))
+            return dict(row.snapshot) if row is not None else None
+
     def load_inputs(self, period: str, sources: Iterable[str] = ()) -> Inputs:
         """Everything consolidation needs for ``period``; ``sources`` are the inbox's file URLs."""
         period = str(Period(period))
@@ -1004,6 +1076,7 @@ class Store:
                 units=self.roster_units(period, shared_only=True),
                 decisions=self.latest_decisions(period),
                 unidentified=self.unidentified(sources),
+                cells=self.current_cells(period),
                 groups=self.group_totals(period),
             )
 

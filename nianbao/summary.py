@@ -23,9 +23,24 @@ def status_line(c: Consolidation) -> str:
     return f"应报 {len(c.status)} 个{child}：" + "，".join(parts) + f"；报送率 {_pct(c.completeness)}，及时率 {_pct(c.timeliness)}"
 
 
+def explained_count(c: Consolidation) -> int:
+    """Warnings a township answered in its 情况说明: they no longer count as open queries."""
+    from nianbao.outliers import EXPLAINABLE
+
+    f = c.findings
+    return int((f["code"].isin(EXPLAINABLE) & (f["note"].fillna("") != "")).sum()) if "note" in f else 0
+
+
+def changes_line(c: Consolidation) -> str:
+    """What changed since the previous publish, in one line (the same on the console and in Prefect)."""
+    from nianbao.changes import Changes
+
+    return (c.changes if c.changes is not None else Changes(None)).line()
+
+
 def findings_table(c: Consolidation) -> list[dict]:
     """Every finding as rows for a Prefect table artifact (messages are already masked)."""
-    columns = ["township_name", "file_name", "severity", "code", "sheet", "cell", "message"]
+    columns = ["township_name", "file_name", "severity", "code", "sheet", "cell", "message", "note"]
     return c.findings[columns].fillna("").astype(str).to_dict("records")
 
 
@@ -37,10 +52,11 @@ def summary_markdown(c: Consolidation, result: "RunResult") -> str:
         "",
         f"- 数据截至：{c.as_of:%Y-%m-%d %H:%M}",
         f"- {status_line(c)}",
+        f"- 变动：{changes_line(c)}",
         f"- 本次收到文件 {result.seen} 个，其中新文件 {result.new} 个（接收 {result.accepted}，退回 {result.rejected}）",
         f"- 未报：{'、'.join(missing) or '无'}",
         f"- 退回：{'、'.join(sent_back) or '无'}",
-        f"- 审核问题 {len(c.findings)} 条",
+        f"- 审核问题 {len(c.findings)} 条（其中已说明 {explained_count(c)} 条，待处理 {len(c.findings) - explained_count(c)} 条）",
         f"- 汇总表：`{result.master}`",
     ]
     lines += [f"- {note}" for note in run_notes(result)]

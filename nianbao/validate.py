@@ -22,6 +22,7 @@ from nianbao.schemas.privacy import Masker, mask_text
 from nianbao.schemas.models import TownshipReturn
 from nianbao.schemas.parse import build_return
 from nianbao.schemas.rules import RuleContext, run_rules
+from nianbao.workbooks.layout import CellMap
 from nianbao.workbooks.reader import RawReturn, ReturnReadError, read_return
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class Checked:
 
     report: Report
     ret: TownshipReturn | None = None
+    cells: CellMap | None = None  # where each value was read (lineage), when the file was readable
 
 
 def unreadable(name: str, code: str, message: str, sheet: str | None = None) -> Checked:
@@ -71,12 +73,19 @@ def check_file(path: Path | str, *, period: str | None = None, county: CountyCon
 
 
 def check_raw(raw: RawReturn, *, name: str, period: str | None = None, county: CountyConfig | None = None) -> Checked:
-    ret, cell_findings = build_return(raw.cover, raw.summary, raw.roster, raw.ledger, raw.aid)
+    ret, cell_findings = build_return(raw.cover, raw.summary, raw.roster, raw.ledger, raw.aid, raw.notes)
     ctx = RuleContext(period=period, county=county)
     findings = [raw.cells.place(f) for f in (*cell_findings, *run_rules(ret, ctx))]
     report = Report(file=name, township=ret.cover.township_code, period=ret.cover.period, findings=findings)
     masker = ledger_masker(raw.ledger)
-    return Checked(mask_report(report, masker), mask_return(ret, masker))
+    return Checked(mask_report(report, masker), mask_notes(mask_return(ret, masker), masker), raw.cells)
+
+
+def mask_notes(ret: TownshipReturn, masker: Masker) -> TownshipReturn:
+    """``ret`` with a ledger name written in a 情况说明 masked (the store keeps the notes)."""
+    notes = ret.notes.model_dump()
+    masked = {k: masker(v) if isinstance(v, str) else v for k, v in notes.items()}
+    return ret if masked == notes else ret.model_copy(update={"notes": type(ret.notes)(**masked)})
 
 
 def ledger_masker(ledger: list[dict]) -> Masker:

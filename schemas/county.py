@@ -94,6 +94,7 @@ class CountyConfig(BaseModel):
     townships: list[Township] = Field(min_length=1)
     periods: list[PeriodConfig] = Field(min_length=1)
     yoy_threshold: float = Field(default=0.3, gt=0, description="同比变动超过该比例给出提示")
+    outlier_threshold: float = Field(default=3.5, gt=0, description="乡镇比率偏离全县中位数的稳健 z 值超过该值给出提示")
     contact: Contact | None = None  # printed on the receipts; optional
     limits: Limits = Limits()
 

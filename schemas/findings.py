@@ -33,6 +33,7 @@ class Finding(BaseModel):
     cell: str | None = None
     value: str | None = None
     expected: str | None = None
+    note: str | None = None  # the township's 情况说明 answering this warning: shown as 已说明
 
     @property
     def where(self) -> str:

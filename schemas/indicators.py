@@ -141,6 +141,39 @@ RATES: tuple[Rate, ...] = (
     Rate("R05", "经费任务完成率", "F03", "F04"),
 )
 
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A per-township ratio comparable across townships (outlier check): numerator / denominator
+    × ``scale``, shown in ``unit``. Rates appear here too, in per cent."""
+
+    code: str
+    label: str
+    numerator: str
+    denominator: str
+    unit: str
+    scale: float = 1.0
+
+
+def _rate_ratio(code: str) -> Ratio:
+    rate = next(r for r in RATES if r.code == code)
+    return Ratio(rate.code, rate.label, rate.numerator, rate.denominator, "%", 100.0)
+
+
+# Compared across townships with a robust measure (nianbao.outliers). Shares that are ~100%
+# everywhere (信访办结率, 调解成功率) tell little across townships and are left out.
+COMPARABLE: tuple[Ratio, ...] = (
+    _rate_ratio("R01"),
+    _rate_ratio("R02"),
+    _rate_ratio("R05"),
+    Ratio("P01", "每个基层工会会员数", "A10", "A04", "人/个"),
+    Ratio("P02", "每人次帮扶资金", "D04", "D03", "元/人次", 10000.0),
+    Ratio("P03", "每户送温暖资金", "D06", "D05", "元/户", 10000.0),
+    Ratio("P04", "每人金秋助学金额", "D08", "D07", "元/人", 10000.0),
+    Ratio("P05", "每家缴费单位经费", "F03", "F01", "万元/家"),
+)
+
 BY_CODE: dict[str, Indicator] = {i.code: i for i in INDICATORS}
 SECTION_BY_CODE: dict[str, Section] = {s.code: s for s in SECTIONS}
 

@@ -200,6 +200,22 @@ Summary = create_model(
 )
 
 
+NOTE_LABEL = "情况说明"
+NOTE_MAX = 100  # characters: a sentence or two; the template's limit for any text cell
+
+
+def _note_field(ind: Indicator) -> tuple[Any, Any]:
+    return Text, col(f"{ind.label}{NOTE_LABEL}", width=30, required=False)
+
+
+Notes = create_model(
+    "Notes",
+    __config__=ConfigDict(frozen=True, extra="forbid"),
+    __doc__="情况说明: the township's optional explanation beside each indicator, keyed by indicator code.",
+    **{ind.code: _note_field(ind) for ind in INDICATORS},
+)
+
+
 class TownshipReturn(BaseModel):
     """One township's return for one period."""
 
@@ -207,6 +223,7 @@ class TownshipReturn(BaseModel):
 
     cover: Cover = Cover()
     summary: Summary = Field(default_factory=Summary)  # type: ignore[valid-type]
+    notes: Notes = Field(default_factory=Notes)  # type: ignore[valid-type]
     roster: list[RosterRow] = []
     ledger: list[LedgerRow] = []
     aid: list[AidRow] = []  # 帮扶汇总: a return reported upward carries this instead of the ledger

@@ -15,7 +15,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from nianbao.schemas.coerce import is_blank
 from nianbao.schemas.findings import Finding, error
-from nianbao.schemas.models import AidRow, Cover, FieldSpec, LedgerRow, RosterRow, Summary, TownshipReturn, field_specs
+from nianbao.schemas.models import AidRow, Cover, FieldSpec, LedgerRow, Notes, RosterRow, Summary, TownshipReturn, field_specs
 from nianbao.schemas.privacy import mask_value
 
 Raw = Mapping[str, Any]
@@ -104,7 +104,7 @@ def _rows(model: type[BaseModel], rows: Sequence[Raw], sheet: str, findings: lis
 
 
 def build_return(
-    cover: Raw, summary: Raw, roster: Sequence[Raw], ledger: Sequence[Raw], aid: Sequence[Raw] = ()
+    cover: Raw, summary: Raw, roster: Sequence[Raw], ledger: Sequence[Raw], aid: Sequence[Raw] = (), notes: Raw | None = None
 ) -> tuple[TownshipReturn, list[Finding]]:
     findings: list[Finding] = []
     ret = TownshipReturn(
@@ -113,5 +113,6 @@ def build_return(
         roster=_rows(RosterRow, roster, "roster", findings),
         ledger=_rows(LedgerRow, ledger, "ledger", findings),
         aid=_rows(AidRow, aid, "aid", findings),
+        notes=_one(Notes, notes or {}, "notes", findings),
     )
     return ret, findings

@@ -12,9 +12,9 @@ from dataclasses import asdict
 from functools import cache
 
 from nianbao.schemas.indicators import INDICATORS, RATES, SUMS
-from nianbao.schemas.models import AidRow, Cover, LedgerRow, RosterRow, field_specs
+from nianbao.schemas.models import AidRow, Cover, LedgerRow, Notes, RosterRow, field_specs
 
-TEMPLATE_VERSION = "2025.1"
+TEMPLATE_VERSION = "2025.2"  # 2025.2: 情况说明 column on 主要指标
 
 
 @cache
@@ -28,6 +28,7 @@ def schema_fingerprint() -> str:
         "roster": [asdict(f) for f in field_specs(RosterRow)],
         "ledger": [asdict(f) for f in field_specs(LedgerRow)],
         "aid": [asdict(f) for f in field_specs(AidRow)],
+        "notes": [asdict(f) for f in field_specs(Notes)],
     }
     blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

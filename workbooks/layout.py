@@ -11,6 +11,7 @@ Defined names (workbook scope), one per input cell:
 
 * ``NB_COVER_<field>`` for each cover field (e.g. ``NB_COVER_filler``),
 * ``NB_<CODE>`` for each indicator value cell (e.g. ``NB_A01``),
+* ``NB_NOTE_<CODE>`` for each indicator's 情况说明 cell beside it,
 * ``NB_ROSTER`` / ``NB_LEDGER`` for the data range (below the header) of the two detail tables,
   which are Excel tables named ``T_ROSTER`` / ``T_LEDGER``.
 
@@ -38,7 +39,7 @@ from nianbao.schemas.indicators import (
     Rate,
     indicators_in,
 )
-from nianbao.schemas.models import AidRow, Cover, FieldSpec, LedgerRow, RosterRow, field_specs
+from nianbao.schemas.models import NOTE_LABEL, AidRow, Cover, FieldSpec, LedgerRow, RosterRow, field_specs
 from nianbao.workbooks.printing import LANDSCAPE, PORTRAIT, PageSetup, pages_wide
 
 # --------------------------------------------------------------------------------------------
@@ -210,9 +211,11 @@ SUMMARY_COLUMNS: tuple[Column, ...] = (
     Column("unit", "计量单位", 10),
     Column("value", "本期数值", 16),
     Column("check", "自查", 8),
+    Column("note", NOTE_LABEL, 18),  # narrow enough that 主要指标 still prints portrait, one page wide
     Column("hint", "填写要求", 52),
 )
 SUMMARY_COL = {c.key: i for i, c in enumerate(SUMMARY_COLUMNS, start=1)}
+NOTE_HEADER = NOTE_LABEL
 SUMMARY_TITLE_ROW = 1
 SUMMARY_HEADER_ROW = 2
 SUMMARY_FIRST_ROW = 3
@@ -263,6 +266,11 @@ RATE_BY_CODE = {r.code: r for r in RATES}
 
 def indicator_name(code: str) -> str:
     return f"{NAME_PREFIX}{code}"
+
+
+def note_name(code: str) -> str:
+    """The defined name of an indicator's 情况说明 cell."""
+    return f"{NAME_PREFIX}NOTE_{code}"
 
 
 def _isnumber_guard(refs: Iterable[str], condition: str) -> str:
@@ -441,6 +449,7 @@ def default_names() -> dict[str, Ref]:
     names = {cover_name(s.name): Ref.cell(SHEET_COVER, cover_row(s.name), COVER_VALUE_COL) for s in COVER_SPECS}
     for ind in INDICATORS:
         names[indicator_name(ind.code)] = Ref.cell(SHEET_SUMMARY, SUMMARY_ROW_OF[ind.code], SUMMARY_COL["value"])
+        names[note_name(ind.code)] = Ref.cell(SHEET_SUMMARY, SUMMARY_ROW_OF[ind.code], SUMMARY_COL["note"])
     for table in DETAIL_TABLES:
         names[table.range_name] = table.data_ref
     return names
@@ -474,6 +483,7 @@ class CellMap:
     cover: dict[str, Position]
     summary: dict[str, Position]  # indicator and rate codes
     tables: dict[str, TablePlacement]
+    notes: dict[str, Position] = field(default_factory=dict)  # indicator code -> its 情况说明 cell
 
     @classmethod
     def default(cls) -> "CellMap":
@@ -505,7 +515,8 @@ class CellMap:
             ref = upper[t.range_name.upper()]
             columns = {name: ref.col + i - 1 for name, i in t.columns.items()}
             tables[t.key] = TablePlacement(ref.sheet, columns, list((rows or {}).get(t.key, [])), ref.row)
-        return cls(cover, summary, tables)
+        notes = {ind.code: pos(note_name(ind.code)) for ind in INDICATORS}
+        return cls(cover, summary, tables, notes)
 
     def locate(self, field: str | None) -> tuple[str | None, str | None]:
         """``summary.A08`` -> ("主要指标", "D12"); ``roster.3.uscc`` -> ("基层工会名册", "B7");
@@ -517,6 +528,8 @@ class CellMap:
             return self._cell(self.cover, rest, SHEET_COVER)
         if head == "summary":
             return self._cell(self.summary, rest, SHEET_SUMMARY)
+        if head == "notes":
+            return self._cell(self.notes, rest, SHEET_SUMMARY)
         table = self.tables.get(head)
         if table is None:
             return None, None
@@ -546,6 +559,9 @@ class CellMap:
         if parts[0] == "summary" and len(parts) > 1:
             item = BY_CODE.get(parts[1]) or RATE_BY_CODE.get(parts[1])
             return item.label if item else None
+        if parts[0] == "notes" and len(parts) > 1:
+            ind = BY_CODE.get(parts[1])
+            return f"{ind.label}{NOTE_HEADER}" if ind else None
         if parts[0] == "cover" and len(parts) > 1:
             return next((s.label for s in COVER_SPECS if s.name == parts[1]), None)
         table = TABLE_BY_KEY.get(parts[0])

@@ -121,6 +121,7 @@ STYLES: dict[str, CellStyle] = {
     "total": CellStyle(bold=True, fill="FFF2CC", border=True),
     "flag": CellStyle(fill="FCE4D6", border=True),
     "review": CellStyle(fill="FFFFE0", border=True, locked=False),
+    "para": CellStyle(wrap=True, align="left"),  # a paragraph of prose (统计综述)
 }
 
 
@@ -150,7 +151,7 @@ class Column:
 @dataclass(frozen=True)
 class Row:
     values: tuple[Any, ...]
-    role: str = "body"  # body | section | total | flag
+    role: str = "body"  # body | section | total | flag | para
     formats: tuple[str | None, ...] | None = None  # per cell; None = the column's format
 
 
@@ -745,6 +746,9 @@ def _severity(value: Any) -> str:
 
 
 def _findings_sheet(c: Consolidation, heading: str) -> SheetData:
+    from nianbao.lineage import neutral
+    from nianbao.outliers import EXPLAINABLE, EXPLAINED, OPEN
+
     child = _child(c)
     columns = (
         _code("township_code", f"{child}代码"),
@@ -756,12 +760,20 @@ def _findings_sheet(c: Consolidation, heading: str) -> SheetData:
         Column("cell", "单元格", 8),
         Column("field", "字段", 16),
         Column("message", "问题说明", 70),
+        Column("state", "处理情况", 8),
+        Column("note", f"情况说明（{child}填写）", 40),
     )
     rows = []
+    explained = 0
     for rec in c.findings.to_dict("records"):
-        values = [plain(rec.get(col.key)) for col in columns]
+        note = plain(rec.get("note")) or ""
+        explainable = str(plain(rec.get("code"))) in EXPLAINABLE
+        explained += bool(explainable and note)
+        values = [plain(rec.get(col.key)) for col in columns[:-2]]
         values[0] = normalize_code(values[0]) or None
+        values[2] = neutral(values[2])
         values[3] = _severity(rec.get("severity"))
+        values += [(EXPLAINED if note else OPEN) if explainable else None, neutral(note) or None]
         error = str(plain(rec.get("severity"))) == Severity.ERROR.value
         rows.append(Row(tuple(v if v != "" else None for v in values), "flag" if error else "body"))
     errors = sum(1 for r in rows if r.role == "flag")
@@ -773,6 +785,7 @@ def _findings_sheet(c: Consolidation, heading: str) -> SheetData:
             Info("问题总数", len(rows), FORMATS["number"]),
             Info(f"其中{SEVERITY_LABEL[Severity.ERROR]}", errors, FORMATS["number"]),
             Info(f"其中{SEVERITY_LABEL[Severity.WARNING]}", len(rows) - errors, FORMATS["number"]),
+            Info("其中已说明（不再需要核实）", explained, FORMATS["number"]),
         ),
         columns=columns,
         rows=tuple(rows),
@@ -834,7 +847,11 @@ def _yoy_sheet(c: Consolidation, heading: str) -> SheetData:
 
 def master_sheets(c: Consolidation) -> list[SheetData]:
     """The master workbook for one consolidation: 汇总 (叠加汇总), 分乡镇 (分县 at a city),
-    分组汇总, 报送情况, 审核问题, 同比."""
+    分组汇总, 报送情况, 审核问题, 同比, then 统计综述, 变动情况 and 数据来源 (built in their own modules)."""
+    from nianbao.changes import changes_sheet
+    from nianbao.lineage import sources_sheet
+    from nianbao.narrative import narrative_sheet
+
     heading = Period(str(c.period)).label
     groups = group_sheet(c)
     return [
@@ -844,6 +861,9 @@ def master_sheets(c: Consolidation) -> list[SheetData]:
         _status_sheet(c, heading),
         _findings_sheet(c, heading),
         _yoy_sheet(c, heading),
+        narrative_sheet(c, heading),
+        changes_sheet(c, heading),
+        sources_sheet(c, heading),
     ]
 
 

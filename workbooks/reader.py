@@ -70,6 +70,7 @@ class RawReturn:
     ledger: list[dict[str, object]]
     cells: L.CellMap = field(repr=False)
     aid: list[dict[str, object]] = field(default_factory=list)  # 帮扶汇总 (a return reported upward)
+    notes: dict[str, object] = field(default_factory=dict)  # indicator code -> 情况说明 as typed
 
     @property
     def township_code(self) -> str | None:
@@ -78,8 +79,11 @@ class RawReturn:
         return str(code).strip() if not is_blank(code) else self.meta.get("township_code")
 
     def values(self) -> dict:
-        """The raw values in the shape :func:`nianbao.workbooks.sample.sample_return` produces."""
-        return {"cover": self.cover, "summary": self.summary, "roster": self.roster, "ledger": self.ledger, "aid": self.aid}
+        """The raw values in the shape :func:`nianbao.workbooks.sample.sample_return` produces
+        (``notes`` only when a 情况说明 is filled)."""
+        out = {"cover": self.cover, "summary": self.summary, "roster": self.roster, "ledger": self.ledger, "aid": self.aid}
+        filled = {code: note for code, note in self.notes.items() if not is_blank(note)}
+        return out | ({"notes": filled} if filled else {})
 
 
 # --------------------------------------------------------------------------------------------
@@ -305,6 +309,25 @@ def _locate_summary(grid: _Grid, names: dict[str, L.Ref], problems: _Problems) -
     return cells
 
 
+def _locate_notes(grid: _Grid, names: dict[str, L.Ref], values: dict[str, L.Position]) -> dict[str, L.Position]:
+    """Indicator code -> its 情况说明 cell: on the indicator's row, in the column the defined
+    names ``NB_NOTE_<code>`` give when one of them sits on its indicator's row, else the one
+    under the 情况说明 header. None of them (an older layout, a tool that dropped the column):
+    no notes, which is not an error: a 情况说明 is optional."""
+    col = None
+    for code, (_, row, _) in values.items():
+        ref = _name_ref(names, L.note_name(code), grid.name)
+        if ref is not None and ref.row == row:
+            col = ref.col
+            break
+    if col is None:
+        found = [cols[L.NOTE_HEADER] for _, cols in _header_rows(grid, L.NOTE_HEADER)]
+        col = found[0] if len(found) == 1 else None
+    if col is None:
+        return {}
+    return {ind.code: (grid.name, values[ind.code][1], col) for ind in INDICATORS if ind.code in values}
+
+
 def _columns_from_names(grid: _Grid, names: dict[str, L.Ref]) -> tuple[int, int] | None:
     """(code column, value column) from the first indicator name whose row carries its code."""
     for ind in INDICATORS:
@@ -386,6 +409,9 @@ def _table_rows(grid: _Grid, header_row: int, columns: dict[str, int]) -> tuple[
 _FORMULA = re.compile(rb"<f\b[^>]*?(?:/>|>(.*?)</f>)", re.S)
 _ANY_FORMULA = re.compile(rb"<f[ >/]")
 _CELL_REF = re.compile(rb'\br="([A-Z]+)(\d+)"')
+# A cached result is a non-empty <v>: openpyxl writes <v></v> for a formula it never
+# computed when lxml is installed (python-docx brings it), <v /> without.
+_CACHED = re.compile(rb"<v>[^<]")
 
 
 def _formulas_without_value(xml: bytes) -> dict[tuple[int, int], str]:
@@ -396,9 +422,13 @@ def _formulas_without_value(xml: bytes) -> dict[tuple[int, int], str]:
     for m in _FORMULA.finditer(xml):
         start = xml.rfind(b"<c ", 0, m.start())
         end = xml.find(b"</c>", m.end())
-        if start < 0 or b"<v>" in xml[m.end() : end if end >= 0 else len(xml)]:
+        end = end if end >= 0 else len(xml)
+        tag_end = xml.find(b">", start)
+        if start < 0 or _CACHED.search(xml, m.end(), end):
             continue
-        ref = _CELL_REF.search(xml, start, xml.find(b">", start))
+        if b't="str"' in xml[start:tag_end] and b"<v>" in xml[m.end() : end]:
+            continue  # a text formula whose cached result is ""
+        ref = _CELL_REF.search(xml, start, tag_end)
         if ref:
             text = (m.group(1) or b"").decode("utf-8", "replace")
             found[(int(ref.group(2)), L.col_index(ref.group(1).decode()))] = "=" + _xml_unescape(text)
@@ -567,6 +597,8 @@ def _read(path: Path, book: CalamineWorkbook, package: _Package) -> RawReturn:
 
     cover = _values(grids[L.SHEET_COVER], cover_cells, package)
     summary = _values(grids[L.SHEET_SUMMARY], {i.code: summary_cells[i.code] for i in INDICATORS}, package)
+    note_cells = _locate_notes(grids[L.SHEET_SUMMARY], names, {i.code: summary_cells[i.code] for i in INDICATORS})
+    notes = _values(grids[L.SHEET_SUMMARY], note_cells, package)
     data: dict[str, list[dict]] = {}
     placements: dict[str, L.TablePlacement] = {}
     for table in L.DETAIL_TABLES:
@@ -579,5 +611,5 @@ def _read(path: Path, book: CalamineWorkbook, package: _Package) -> RawReturn:
             rows[numbers.index(r)][fields[c]] = marker
         data[table.key] = rows
         placements[table.key] = L.TablePlacement(grid.name, columns, numbers, header_row + 1)
-    cells = L.CellMap(cover_cells, summary_cells, placements)
-    return RawReturn(path, meta, cover, summary, data["roster"], data["ledger"], cells, data["aid"])
+    cells = L.CellMap(cover_cells, summary_cells, placements, note_cells)
+    return RawReturn(path, meta, cover, summary, data["roster"], data["ledger"], cells, data["aid"], notes)

@@ -30,7 +30,7 @@ from openpyxl.comments import Comment
 from openpyxl.styles import PatternFill
 
 from nianbao.schemas.county import Contact
-from nianbao.schemas.findings import SEVERITY_LABEL, Report, Severity
+from nianbao.schemas.findings import SEVERITY_LABEL, Finding, Report, Severity
 from nianbao.schemas.models import LedgerRow, field_specs
 from nianbao.schemas.privacy import SENSITIVE_LEDGER_FIELDS, Masker, looks_like_id_number, mask_id, mask_name
 from nianbao.workbooks.atomic import save_atomically
@@ -174,13 +174,22 @@ def _receipt_sheet(wb: Workbook, report: Report, info: ReceiptInfo) -> None:
         ("接收时间", info.received_at.strftime("%Y-%m-%d %H:%M")),
         ("问题", f"错误 {len(report.errors)} 处，提示 {len(report.warnings)} 处"),
     ]
+    explained = sum(1 for f in report.warnings if f.note)
+    if explained:
+        facts.append(("其中已说明", f"{explained} 处（已在“情况说明”中说明原因，不再需要核实）"))
     if info.decision:
         facts.append(("县总工会审核意见", f"{info.decision}{'：' + info.reason if info.reason else ''}"))
     facts.append(("文件指纹", info.sha256))
     write_receipt_sheet(wb, ReceiptText(
         title=safe_text(f"{info.township_name} {info.period} 年报回执"),
-        verdict=verdict(info.accepted, info.decision, report.findings),
+        # a warning the township explained in 情况说明 is no longer an open query
+        verdict=verdict(info.accepted, info.decision, [f for f in report.findings if not f.note]),
         facts=tuple(facts),
-        findings=tuple(report.findings),
+        findings=tuple(_explained(f) for f in report.findings),
         contact=info.contact,
     ), clean=safe_text)
+
+
+def _explained(finding: Finding) -> Finding:
+    """The finding as listed: 已说明 with the township's text when it carries a 情况说明."""
+    return finding.model_copy(update={"message": f"{finding.message}\n【已说明】{finding.note}"}) if finding.note else finding

@@ -348,6 +348,8 @@ def fill_workbook(wb: Workbook, values: dict) -> Workbook:
         put(L.cover_name(field), value)
     for code, value in values.get("summary", {}).items():
         put(L.indicator_name(code), value)
+    for code, value in values.get("notes", {}).items():
+        put(L.note_name(code), value)
     for table in L.DETAIL_TABLES:
         rows = values.get(table.key, [])
         ref = names[table.range_name.upper()]

@@ -23,8 +23,8 @@ from openpyxl.worksheet.table import Table, TableStyleInfo
 from openpyxl.worksheet.worksheet import Worksheet
 
 from nianbao.schemas.county import CountyConfig, Township
-from nianbao.schemas.indicators import BY_CODE, MONEY_UNIT
-from nianbao.schemas.models import FieldSpec, Period, Summary, field_specs
+from nianbao.schemas.indicators import BY_CODE, COMPARABLE, MONEY_UNIT
+from nianbao.schemas.models import NOTE_LABEL, NOTE_MAX, FieldSpec, Notes, Period, Summary, field_specs
 from nianbao.schemas.version import TEMPLATE_VERSION, schema_fingerprint
 from nianbao.workbooks import layout as L
 from nianbao.workbooks.printing import apply_page_setup
@@ -125,7 +125,29 @@ def _widths(ws: Worksheet, widths: list[int]) -> None:
         ws.column_dimensions[L.col_letter(i)].width = width
 
 
-def _guide_lines(township: Township, period: Period) -> list[tuple[str, str]]:
+def _threshold_text(yoy_threshold: float | None) -> str:
+    return f"±{yoy_threshold:.0%}" if yoy_threshold else "县总工会设定的幅度"
+
+
+def note_hint(yoy_threshold: float | None = None) -> str:
+    """When a 情况说明 is expected: the prompt of every note cell and a line of 填表说明."""
+    return (
+        f"本期数值比上年增减超过{_threshold_text(yoy_threshold)}，或由它算出的比率与全县其他乡镇相比明显偏高、偏低时，"
+        f"请在此简要说明原因（{NOTE_MAX} 字以内）；县里审核时将该提示标为“已说明”。没有特殊情况不用填写"
+    )
+
+
+def _guide_notes(yoy_threshold: float | None) -> str:
+    compared = "、".join(f"{r.label}（【{_label(r.numerator)}】÷【{_label(r.denominator)}】）" for r in COMPARABLE)
+    return (
+        f"「主要指标」的“{NOTE_LABEL}”列可不填。以下情况请在对应指标的“{NOTE_LABEL}”中写明原因："
+        f"① 本期数值比上年同期增减超过{_threshold_text(yoy_threshold)}；"
+        f"② 下列比率与全县各乡镇的中位数相差悬殊：{compared}，此时请在分子或分母指标旁说明。"
+        "已说明的提示在回执和县里的审核问题清单中显示为“已说明”，不再需要电话核实。"
+    )
+
+
+def _guide_lines(township: Township, period: Period, yoy_threshold: float | None = None) -> list[tuple[str, str]]:
     """(marker, text) pairs of 填表说明; the marker column shows a colour or a number."""
     ledger_unit = next(s.unit for s in L.LEDGER.specs if s.kind == "yuan")
     return [
@@ -148,15 +170,16 @@ def _guide_lines(township: Township, period: Period) -> list[tuple[str, str]]:
          "工作表已保护（未设密码），仅用于防止误改结构。"),
         ("9", "发现错误需要更正时，请修改本文件后重新报送整个文件，不要只报送修改的部分。"),
         ("10", "请保存为 .xlsx 格式报送（也接受 .xls、.ods 格式），文件名可以修改，但请勿复制到其他工作簿中填写。"),
+        ("11", _guide_notes(yoy_threshold)),
         ("", f"模板版本 {TEMPLATE_VERSION}，结构标识 {schema_fingerprint()}。"),
     ]
 
 
-def _write_guide(ws: Worksheet, township: Township, period: Period) -> None:
+def _write_guide(ws: Worksheet, township: Township, period: Period, yoy_threshold: float | None = None) -> None:
     ws.title = L.SHEET_GUIDE
     ws.cell(1, 1, "填表说明").font = TITLE_FONT
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=L.GUIDE_LAST_COL)
-    lines = _guide_lines(township, period)
+    lines = _guide_lines(township, period, yoy_threshold)
     for row, (marker, text) in enumerate(lines, start=3):
         mark = ws.cell(row, 1)
         if marker == "input":
@@ -217,13 +240,15 @@ def _signature_block(ws: Worksheet) -> None:
         )
 
 
-def _write_summary(ws: Worksheet, township: Township, period: Period) -> None:
+def _write_summary(ws: Worksheet, township: Township, period: Period, yoy_threshold: float | None = None) -> None:
     col = L.SUMMARY_COL
     ws.cell(L.SUMMARY_TITLE_ROW, 1, f"{township.name}{period.label}主要指标").font = TITLE_FONT
     for i, column in enumerate(L.SUMMARY_COLUMNS, start=1):
         _style(ws.cell(L.SUMMARY_HEADER_ROW, i, column.header), font=BOLD, fill=HEADER_FILL, align=WRAP)
     dates = (period.first_day, period.last_day)
     summary_specs = {s.name: s for s in field_specs(Summary)}
+    note_specs = {s.name: s for s in field_specs(Notes)}
+    note_prompt = note_hint(yoy_threshold)
     checks = []
     for item in L.SUMMARY_ROWS:
         row = item.row
@@ -235,13 +260,15 @@ def _write_summary(ws: Worksheet, township: Township, period: Period) -> None:
         ws.cell(row, col["code"], item.code)
         ws.cell(row, col["label"], item.label)
         ws.cell(row, col["unit"], item.unit)
-        for key in ("code", "label", "unit", "check", "hint"):
+        for key in ("code", "label", "unit", "check", "note", "hint"):
             _style(ws.cell(row, col[key]))
         if item.indicator is not None:
             ind = item.indicator
             spec = summary_specs[ind.code]
             hint = L.indicator_hint(ind)
             _input_cell(ws, row, col["value"], spec, hint, dates)
+            note = _input_cell(ws, row, col["note"], note_specs[ind.code], note_prompt, dates)
+            note.alignment = WRAP
             ws.cell(row, col["hint"], hint).font = HINT_FONT
             ws.cell(row, col["check"], L.self_check_formula(ind.code)).alignment = Alignment(horizontal="center")
             checks.append(L.a1(row, col["check"]))
@@ -320,13 +347,18 @@ def _write_meta(ws: Worksheet, township: Township, period: Period, generated_at:
     _protect(ws)
 
 
-def build_template(township: Township, period: str, generated_at: datetime | None = None) -> Workbook:
-    """The template as an openpyxl workbook (not saved); ``period`` like 2025 or 2025H1."""
+def build_template(
+    township: Township, period: str, generated_at: datetime | None = None, *, yoy_threshold: float | None = None
+) -> Workbook:
+    """The template as an openpyxl workbook (not saved); ``period`` like 2025 or 2025H1.
+
+    ``yoy_threshold`` (the county config's) is quoted where staff are told when to explain.
+    """
     period = Period(period)
     wb = Workbook()
-    _write_guide(wb.active, township, period)
+    _write_guide(wb.active, township, period, yoy_threshold)
     _write_cover(wb.create_sheet(L.SHEET_COVER), township, period)
-    _write_summary(wb.create_sheet(L.SHEET_SUMMARY), township, period)
+    _write_summary(wb.create_sheet(L.SHEET_SUMMARY), township, period, yoy_threshold)
     for table in L.DETAIL_TABLES:
         _write_table(wb.create_sheet(table.sheet), table, period)
     _write_meta(wb.create_sheet(L.SHEET_META), township, period, generated_at or datetime.now())
@@ -337,10 +369,12 @@ def build_template(township: Township, period: str, generated_at: datetime | Non
     return wb
 
 
-def write_template(path: Path | str, township: Township, period: str, generated_at: datetime | None = None) -> Path:
+def write_template(
+    path: Path | str, township: Township, period: str, generated_at: datetime | None = None, *, yoy_threshold: float | None = None
+) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    build_template(township, period, generated_at).save(path)
+    build_template(township, period, generated_at, yoy_threshold=yoy_threshold).save(path)
     return path
 
 
@@ -366,7 +400,7 @@ def write_county_templates(
     out_dir = Path(out_dir)
     paths = []
     for township in county.townships:
-        path = write_template(out_dir / template_filename(township, period), township, period)
+        path = write_template(out_dir / template_filename(township, period), township, period, yoy_threshold=county.yoy_threshold)
         paths.append(path)
         if on_written:
             on_written(path)

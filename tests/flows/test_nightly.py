@@ -231,7 +231,10 @@ def test_cli_demo_builds_once_and_reruns_without_duplicates(tmp_path, monkeypatc
     first = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path / "demo")], terminal_width=200)
     assert first.exit_code == 0, first.output
     assert "新文件 36 个" in first.output and "汇总工作簿" in first.output
-    assert len(list((tmp_path / "demo" / "outbox").iterdir())) == 35
+    assert "变动：本报告期首次汇总发布" in first.output
+    # then the correction waiting in later/ arrives and the second publish says what it changed
+    assert "新文件 1 个" in first.output and "更正替换 1 个" in first.output and "全县合计变动 2 项" in first.output
+    assert len(list((tmp_path / "demo" / "outbox").iterdir())) == 35  # the correction's receipt replaces the first
     assert (tmp_path / "demo" / "nianbao.toml").is_file() and (tmp_path / "demo" / "使用说明.txt").is_file()
 
     # cd demo && nianbao run: the demo folder's own settings, data and figures
@@ -239,7 +242,7 @@ def test_cli_demo_builds_once_and_reruns_without_duplicates(tmp_path, monkeypatc
     monkeypatch.delenv("NIANBAO_SETTINGS", raising=False)
     in_folder = CliRunner().invoke(app, ["run"], terminal_width=200)
     assert in_folder.exit_code == 0, in_folder.output
-    status = next(line for line in first.output.splitlines() if line.startswith("应报"))
+    status = [line for line in first.output.splitlines() if line.startswith("应报")][-1]
     assert status in in_folder.output and "未报 1" in status
     assert "回执 35 份（本次新增 0 份）" in in_folder.output
     assert str((tmp_path / "demo" / "out").resolve()) in in_folder.output
@@ -247,6 +250,103 @@ def test_cli_demo_builds_once_and_reruns_without_duplicates(tmp_path, monkeypatc
     again = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path / "demo")])
     assert again.exit_code == 0, again.output
     assert "演示县已存在" in again.output and "新文件 0 个" in again.output
+    assert "没有变化" in again.output
     store = open_store(f"sqlite:///{tmp_path / 'demo' / 'nianbao.db'}")
-    assert len(store.submissions(PERIOD)) == 18  # 17 townships reported, one of them twice
+    assert len(store.submissions(PERIOD)) == 19  # 17 townships reported, two of them twice
     store.close()
+
+
+# --- lineage, changes, outliers explained, the statistics paragraph ------------------------------
+
+
+def cli(*args: str):
+    from typer.testing import CliRunner
+
+    from nianbao.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_second_publish_shows_the_correction_and_everything_traces(demo, tmp_path):
+    import docx
+    from narrative_parse import check_against
+
+    from nianbao.narrative import paragraphs
+
+    plan, root = demo
+    first = run(root).consolidation
+    assert first.changes.first and first.changes.line() == "本报告期首次汇总发布，没有上次发布可比较"
+    (later,) = (root / "later").iterdir()
+    shutil.move(later, root / "inbox" / PERIOD / later.name)
+    second = run(root)
+    c = second.consolidation
+    # the Prefect summary artifact says in one line what the console says
+    from nianbao.summary import changes_line, summary_markdown
+
+    assert f"- 变动：{changes_line(c)}" in summary_markdown(c, second).splitlines()
+
+    # 变动情况: the correction replaced 东关街道's return; its two changed figures, old -> new
+    (town,) = plan.corrected
+    ch = c.changes
+    assert [(r.township_code, r.kind) for r in ch.returns] == [(town, "更正替换")]
+    moved = {(f.township_code, f.code): (f.old, f.new) for f in ch.figures}
+    for code, added in {"E09": 200, "B01": 5}.items():
+        old, new = moved[(town, code)]
+        assert new - old == added and moved[("", code)] == (first.totals[code], c.totals[code])
+    assert len(moved) == 4 and not ch.late
+    wb = load_workbook(root / "out" / "清河县2025工会年报汇总.xlsx")
+    assert {"统计综述", "变动情况", "数据来源"} <= set(wb.sheetnames)
+    rows = [r for r in wb["变动情况"].iter_rows(values_only=True)]
+    assert rows[3][1] == ch.line() and "更正替换 1 个" in ch.line()
+    assert any(r[0] == "更正替换" and r[1] == town and "（更正）" in r[7] for r in rows)
+
+    # 数据来源 and nianbao trace: the county total is the sum of the townships' cells
+    src = c.sources[c.sources["indicator"] == "A07"]
+    assert len(src) == 16 and src["value"].sum() == c.totals["A07"]
+    assert set(src["sheet"]) == {"主要指标"} and set(src["cell"]) == {"D10"}
+    assert src["sha256"].str.len().eq(12).all()
+    out = cli("trace", "A07", "--period", PERIOD, "--config", str(root / "county.toml"), "--db", str(root / "nianbao.db"))
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert f"全县合计 {int(c.totals['A07']):,} 人，为 16 个乡镇之和" in lines[0]
+    assert sum("「主要指标」D10" in line for line in lines) == 16 and "与各乡镇之和一致" in lines[-1]
+    assert any("（更正）.xlsx" in line and town in line for line in lines)
+    rate = cli("trace", "入会率", "--config", str(root / "county.toml"), "--db", str(root / "nianbao.db"))
+    assert rate.exit_code == 0 and "【会员人数】合计 ÷ 【职工人数】合计" in rate.output
+    assert "分子：" in rate.output and "分母：" in rate.output and f"{c.rates['R02']:.1%}" in rate.output
+
+    # an outlier the township explained in 情况说明 shows as 已说明, on the sheet and in the receipt
+    (explained,) = plan.explained
+    f = c.findings
+    outliers = f[f["code"] == "county.outlier"]
+    about = outliers["message"].str.contains("【送温暖资金】")
+    mine = outliers[(outliers["township_code"] == explained) & about]
+    assert len(mine) == 1 and "送温暖" in mine["note"].iloc[0] and "稳健 z 值" in mine["message"].iloc[0]
+    assert (outliers[~about | (outliers["township_code"] != explained)]["note"] == "").all()
+    findings = list(wb["审核问题"].iter_rows(values_only=True))
+    assert any(r[0] == explained and r[4] == "county.outlier" and r[9] == "已说明" and "送温暖" in r[10] for r in findings)
+    receipt = next((root / "outbox").glob(f"{explained}_*"))
+    text = "\n".join(str(v) for row in load_workbook(receipt)["回执"].iter_rows(values_only=True) for v in row if v)
+    assert "【已说明】" in text and "其中已说明" in text
+
+    # the statistics paragraph: every number read back equals the consolidation's
+    out = cli("summary-text", "--config", str(root / "county.toml"), "--db", str(root / "nianbao.db"), "-o", str(tmp_path / "综述.docx"))
+    assert out.exit_code == 0, out.output
+    text, saved = out.output.split("已保存 Word 文件：")
+    assert saved.strip() == str(tmp_path / "综述.docx")
+    assert check_against(text, c) > 100
+    document = docx.Document(str(tmp_path / "综述.docx"))
+    texts = [p.text for p in document.paragraphs]
+    assert [s.heading for s in paragraphs(c)][1:] == ["一、组织建设", "二、集体协商", "三、维权服务", "四、帮扶救助", "五、安全与竞赛", "六、工会经费"]
+    for section in paragraphs(c):
+        assert section.heading in texts and section.text in texts
+    # the stamp is the time of the command (the CLI consolidates anew), not of the run
+    stamps = [t for t in texts if t.startswith("数据截至 ")]
+    assert len(stamps) == 1
+    check_against("\n".join(t for t in texts if t not in stamps), c)
+    sheet = [r[0] for r in wb["统计综述"].iter_rows(values_only=True) if r[0] and not r[0].startswith("数据截至 ")]
+    check_against("\n".join(sheet), c)
+
+    # nothing new: one line saying so
+    third = run(root).consolidation
+    assert third.changes.empty and third.changes.line().endswith("没有变化")

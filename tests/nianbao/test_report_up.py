@@ -5,6 +5,7 @@ The oracle is the townships' own files: every city total must equal the sum of a
 figures of both counties, and no ledger name or ID number may reach anything the city gets.
 """
 
+import html
 import sqlite3
 import zipfile
 from datetime import datetime
@@ -115,8 +116,10 @@ def test_the_county_return_carries_its_roster_and_aid_instead_of_the_ledger(city
 def _texts(path: Path) -> str:
     """Every byte of text in a file: each part of an xlsx unzipped, a database as raw bytes."""
     if path.suffix == ".xlsx":
+        # openpyxl writing through lxml (python-docx brings it) stores CJK text as character
+        # references (&#24352;): unescape, or the scan would miss a name written that way.
         with zipfile.ZipFile(path) as z:
-            return "\n".join(z.read(n).decode("utf-8", "ignore") for n in z.namelist())
+            return "\n".join(html.unescape(z.read(n).decode("utf-8", "ignore")) for n in z.namelist())
     return path.read_bytes().decode("utf-8", "ignore")
 
 

@@ -71,7 +71,8 @@ def dump(db):
 def test_open_store_creates_tables_and_reopens(db):
     open_store(db).close()
     assert set(dump(db)) == {"submissions", "summary_values", "roster_units", "roster_details", "detail_totals",
-                             "current_returns", "decisions", "runs", "run_locks", "receipts_due"}
+                             "current_returns", "decisions", "runs", "run_locks", "receipts_due",
+                             "summary_cells", "publishes"}
     store = open_store(db)  # the schema is current: nothing to do
     assert store.submissions(PERIOD).empty
     store.close()
@@ -218,7 +219,7 @@ def test_schema_is_valid_postgresql_ddl():
                               lambda sql, *a, **k: statements.append(str(sql.compile(dialect=mock.dialect))))
     Base.metadata.create_all(mock, checkfirst=False)
     ddl = "\n".join(statements)
-    assert ddl.count("CREATE TABLE") == 10
+    assert ddl.count("CREATE TABLE") == 12
     assert "CHECK (status IN ('accepted', 'rejected', 'unreadable'))" in ddl
     assert "sqlite" not in ddl.lower()
 

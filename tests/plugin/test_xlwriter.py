@@ -19,7 +19,7 @@ from nianbao.workbooks.master_layout import (
     master_sheets,
 )
 
-SHEETS = ["汇总", "分乡镇", "报送情况", "审核问题", "同比"]
+SHEETS = ["汇总", "分乡镇", "报送情况", "审核问题", "同比", "统计综述", "变动情况", "数据来源"]
 
 
 def typed(payload: dict, code: str, decision: str, reason: str) -> dict:

@@ -30,7 +30,7 @@ from nianbao.workbooks.master_layout import (
     parse_stamp,
 )
 
-SHEETS = ["汇总", "分乡镇", "报送情况", "审核问题", "同比"]
+SHEETS = ["汇总", "分乡镇", "报送情况", "审核问题", "同比", "统计综述", "变动情况", "数据来源"]
 
 
 def name_cell(wb: Workbook, name: str):
@@ -145,9 +145,9 @@ def test_no_chart_without_townships(make, path):
 def test_findings_sheet_lists_every_finding(consolidation, path):
     wb = load_workbook(write_master(consolidation, path))
     ws = wb["审核问题"]
-    header = [c.value for c in ws[7]]
-    assert header == ["乡镇代码", "乡镇名称", "文件名", "类别", "问题代码", "工作表", "单元格", "字段", "问题说明"]
-    rows = [[c.value for c in row] for row in ws.iter_rows(min_row=8)]
+    header = [c.value for c in ws[8]]
+    assert header == ["乡镇代码", "乡镇名称", "文件名", "类别", "问题代码", "工作表", "单元格", "字段", "问题说明", "处理情况", "情况说明（乡镇填写）"]
+    rows = [[c.value for c in row] for row in ws.iter_rows(min_row=9)]
     assert len(rows) == len(consolidation.findings) == 3
     for row, finding in zip(rows, consolidation.findings.to_dict("records")):
         assert row[0] == (finding["township_code"] or None)

@@ -341,3 +341,37 @@ def test_formula_with_cached_value_reads_the_value(filled, tmp_path, values):
                 assert b"<f>NB_A02+5</f>" in data
             dst.writestr(item, data)
     assert read_return(out).summary["A01"] == 123
+
+
+# --- 情况说明 ------------------------------------------------------------------------------------
+
+
+def test_notes_are_read_through_their_defined_names_and_parsed(filled, values, tmp_path):
+    from nianbao.validate import check_file
+    from nianbao.workbooks.sample import fill_workbook
+
+    notes = {"D06": "春节前集中发放送温暖资金", "A07": "新设工业园区，职工增加"}
+    path = _edit(filled, tmp_path / "noted.xlsx", lambda wb: fill_workbook(wb, {"notes": notes}))
+    raw = read_return(path)
+    assert raw.values()["notes"] == notes and raw.values()["summary"] == values["summary"]
+    col = L.col_letter(L.SUMMARY_COL["note"])
+    assert raw.cells.locate("notes.D06") == (L.SHEET_SUMMARY, f"{col}{L.SUMMARY_ROW_OF['D06']}")
+    checked = check_file(path)
+    assert checked.report.valid and checked.ret.notes.D06 == notes["D06"] and checked.ret.notes.A01 is None
+    assert checked.cells.locate("summary.A07") == (L.SHEET_SUMMARY, f"D{L.SUMMARY_ROW_OF['A07']}")
+
+
+def test_notes_follow_the_names_when_the_header_is_changed_and_the_header_without_names(filled, tmp_path):
+    def renamed(wb):
+        ws = wb[L.SHEET_SUMMARY]
+        ws.cell(L.SUMMARY_HEADER_ROW, L.SUMMARY_COL["note"]).value = "备注"
+        ws.cell(L.SUMMARY_ROW_OF["A07"], L.SUMMARY_COL["note"]).value = "新设工业园区"
+
+    assert read_return(_edit(filled, tmp_path / "a.xlsx", renamed)).notes["A07"] == "新设工业园区"
+
+    def unnamed(wb):
+        for name in [n for n in wb.defined_names if n.startswith("NB_NOTE_")]:
+            del wb.defined_names[name]
+        wb[L.SHEET_SUMMARY].cell(L.SUMMARY_ROW_OF["B01"], L.SUMMARY_COL["note"]).value = "补签"
+
+    assert read_return(_edit(filled, tmp_path / "b.xlsx", unnamed)).notes["B01"] == "补签"

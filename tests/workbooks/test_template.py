@@ -38,6 +38,8 @@ def _expected_inputs() -> list[tuple[str, str, str]]:
     rows = [(L.SHEET_COVER, f"B{L.COVER_FIRST_ROW + i}", f"NB_COVER_{s.name}") for i, s in enumerate(field_specs(Cover))]
     value = L.col_letter(L.SUMMARY_COL["value"])
     rows += [(L.SHEET_SUMMARY, f"{value}{r.row}", f"NB_{r.code}") for r in L.SUMMARY_ROWS if r.kind == "indicator"]
+    note = L.col_letter(L.SUMMARY_COL["note"])
+    rows += [(L.SHEET_SUMMARY, f"{note}{r.row}", L.note_name(r.code)) for r in L.SUMMARY_ROWS if r.kind == "indicator"]
     return rows
 
 
@@ -101,7 +103,7 @@ def test_defined_names_match_layout(book):
         ref = L.Ref.parse(names[table.range_name])
         assert (ref.sheet, ref.row, ref.last_row) == (table.sheet, table.header_row + 1, table.header_row + table.capacity)
         assert (ref.col, ref.last_col) == (1, len(field_specs(table.model)))
-    assert len(names) == len(field_specs(Cover)) + len(INDICATORS) + len(L.DETAIL_TABLES)
+    assert len(names) == len(field_specs(Cover)) + 2 * len(INDICATORS) + len(L.DETAIL_TABLES)  # value + 情况说明
 
 
 def test_names_sit_next_to_their_anchor(book):
@@ -317,3 +319,22 @@ def test_cli_errors_are_chinese(tmp_path, args, message):
     assert result.exit_code != 0
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_note_column_says_when_an_explanation_is_expected(book, tmp_path):
+    from nianbao.schemas.indicators import COMPARABLE
+
+    ws = book[L.SHEET_SUMMARY]
+    col = L.SUMMARY_COL["note"]
+    assert ws.cell(L.SUMMARY_HEADER_ROW, col).value == "情况说明"
+    for ind in INDICATORS:
+        cell = ws.cell(L.SUMMARY_ROW_OF[ind.code], col)
+        assert cell.protection.locked is False
+        dv = _validation_of(cell)
+        assert dv.type == "textLength" and "说明原因" in dv.prompt and "县总工会设定的幅度" in dv.prompt
+    guide = " ".join(str(c.value) for row in book[L.SHEET_GUIDE].iter_rows() for c in row if c.value)
+    assert "“情况说明”" in guide and all(r.label in guide for r in COMPARABLE)
+    # with the county config the threshold itself is quoted
+    county = write_template(tmp_path / "c.xlsx", TOWNSHIP, "2025", yoy_threshold=0.3)
+    prompt = _validation_of(load_workbook(county)[L.SHEET_SUMMARY].cell(L.SUMMARY_ROW_OF["A01"], col)).prompt
+    assert "±30%" in prompt

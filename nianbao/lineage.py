@@ -1,0 +1,220 @@
+"""Lineage: every figure on 分乡镇 traced to the file, sheet and cell it was read from.
+
+The store keeps, per submission and indicator, the sheet and cell the reader's ``CellMap``
+located (``summary_cells``); the consolidation joins them with the current returns and the
+files' names, received times and SHA-256 into :data:`SOURCE_COLUMNS` (``Consolidation.sources``).
+A county total is the sum of its townships' figures, so tracing it lists each township with
+its cell; a rate is traced through its numerator and denominator, both recomputed from sums.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from nianbao.schemas.indicators import BY_CODE, INDICATORS, MONEY_UNIT, RATES, Rate
+from nianbao.schemas.models import Period
+
+if TYPE_CHECKING:
+    from nianbao.consolidate import Consolidation, Inputs
+
+SOURCE_COLUMNS: tuple[str, ...] = (
+    "township_code", "township_name", "indicator", "value", "file_name", "received_at", "sha256", "sheet", "cell", "note",
+)
+SHORT_SHA = 12  # characters of the SHA-256 shown: enough to tell files apart, short enough to read
+UNRECORDED = "（未记录）"  # a file stored before cells were recorded
+
+
+def short_sha(sha256: object) -> str:
+    return str(sha256)[:SHORT_SHA] if isinstance(sha256, str) and sha256 else ""
+
+
+def neutral(text: object) -> str | None:
+    """Text read from a file, safe to put in a cell: never taken as a formula by Excel or WPS."""
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return None
+    text = str(text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def build_sources(inputs: Inputs, values: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    """SOURCE_COLUMNS for ``values`` (township code index × indicator columns, as consolidated)."""
+    from nianbao.consolidate import to_local_naive
+
+    if values.empty:
+        return pd.DataFrame(columns=list(SOURCE_COLUMNS))
+    long = values.rename_axis("township_code").reset_index().melt(
+        id_vars="township_code", var_name="indicator", value_name="value"
+    )
+    meta = inputs.current.drop_duplicates("township_code", keep="last")[["township_code", "submission_id", "file_name", "received_at"]]
+    shas = inputs.submissions[["submission_id", "sha256"]].drop_duplicates("submission_id")
+    meta = meta.merge(shas, on="submission_id", how="left")
+    meta["received_at"] = to_local_naive(meta["received_at"])
+    out = long.merge(meta, on="township_code", how="left")
+    cells = inputs.cells[["submission_id", "indicator", "sheet", "cell", "note"]]
+    out = out.merge(cells, on=["submission_id", "indicator"], how="left")
+    out["township_name"] = out["township_code"].map(names)
+    out["sha256"] = out["sha256"].map(short_sha)
+    order = {code: i for i, code in enumerate(values.index)}
+    ind_order = {ind.code: i for i, ind in enumerate(INDICATORS)}
+    out = out.assign(_t=out["township_code"].map(order), _i=out["indicator"].map(ind_order))
+    out = out.sort_values(["_t", "_i"], kind="stable")
+    return out[list(SOURCE_COLUMNS)].reset_index(drop=True)
+
+
+# --- tracing one figure ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Contribution:
+    township_code: str
+    township_name: str
+    value: float | int | None
+    file_name: str
+    received_at: object
+    sha256: str
+    sheet: str | None
+    cell: str | None
+
+
+@dataclass(frozen=True)
+class Trace:
+    code: str
+    label: str
+    unit: str
+    total: float | int | None
+    parts: tuple[Contribution, ...]
+
+
+def resolve(code_or_label: str) -> str | None:
+    """An indicator or rate code from its code (any case) or its exact label; None if unknown."""
+    text = code_or_label.strip()
+    for item in (*INDICATORS, *RATES):
+        if text.upper() == item.code or text == item.label:
+            return item.code
+    return None
+
+
+def trace_indicator(c: Consolidation, code: str) -> Trace:
+    ind = BY_CODE[code]
+    src = c.sources[c.sources["indicator"] == code]
+    parts = tuple(
+        Contribution(
+            str(r["township_code"]), str(r["township_name"]), _plain_number(r["value"]),
+            str(r["file_name"]), r["received_at"], str(r["sha256"] or ""),
+            None if pd.isna(r["sheet"]) else str(r["sheet"]), None if pd.isna(r["cell"]) else str(r["cell"]),
+        )
+        for r in src.to_dict("records")
+    )
+    return Trace(code, ind.label, ind.unit, _plain_number(c.totals.get(code)), parts)
+
+
+def _plain_number(value: object) -> float | int | None:
+    if value is None or pd.isna(value):
+        return None
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
+def fmt_value(value: float | int | None, unit: str) -> str:
+    if value is None:
+        return "（空）"
+    if unit == MONEY_UNIT:
+        return f"{value:,.2f} {unit}"
+    return f"{int(value):,} {unit}"
+
+
+def _where(p: Contribution) -> str:
+    cell = f"「{p.sheet}」{p.cell}" if p.sheet and p.cell else UNRECORDED
+    received = pd.Timestamp(p.received_at).strftime("%Y-%m-%d %H:%M") if p.received_at is not None and not pd.isna(p.received_at) else ""
+    return f"文件「{p.file_name}」（接收 {received}，指纹 {p.sha256}）{cell}"
+
+
+def trace_lines(c: Consolidation, code: str) -> list[str]:
+    """The Chinese lines ``nianbao trace`` prints for an indicator or a rate."""
+    head = f"{c.county_name}{Period(str(c.period)).label}"
+    rate = next((r for r in RATES if r.code == code), None)
+    if rate is not None:
+        return _rate_lines(c, rate, head)
+    t = trace_indicator(c, code)
+    lines = [f"{head}【{t.label}】（{t.code}）全县合计 {fmt_value(t.total, t.unit)}，为 {len(t.parts)} 个乡镇之和："]
+    width = max((len(p.township_name) for p in t.parts), default=0)
+    for p in t.parts:
+        lines.append(f"  {p.township_name:<{width}}（{p.township_code}） {fmt_value(p.value, t.unit):>14}  ← {_where(p)}")
+    check = sum(p.value or 0 for p in t.parts)
+    same = t.total is not None and abs(check - t.total) < 0.005
+    lines.append(f"  合计 {fmt_value(t.total, t.unit)}" + ("（与各乡镇之和一致）" if same else f"（各乡镇之和为 {fmt_value(check, t.unit)}，不一致）"))
+    return lines
+
+
+def _rate_lines(c: Consolidation, rate: Rate, head: str) -> list[str]:
+    num, den = BY_CODE[rate.numerator], BY_CODE[rate.denominator]
+    value = c.rates.get(rate.code)
+    shown = "—（分母为 0）" if value is None or pd.isna(value) else f"{value:.1%}"
+    lines = [
+        f"{head}【{rate.label}】（{rate.code}）= 【{num.label}】合计 ÷ 【{den.label}】合计"
+        f" = {fmt_value(_plain_number(c.totals.get(num.code)), num.unit)} ÷ {fmt_value(_plain_number(c.totals.get(den.code)), den.unit)}"
+        f" = {shown}（由全县合计数计算，不是各乡镇比率的平均）",
+        "",
+        "分子：",
+        *trace_lines(c, num.code),
+        "",
+        "分母：",
+        *trace_lines(c, den.code),
+    ]
+    return lines
+
+
+# --- the 数据来源 sheet ------------------------------------------------------------------------
+
+NB_SOURCES = "NB_SOURCES"
+
+
+def sources_sheet(c: Consolidation, heading: str):
+    """数据来源: one row per township and indicator of 分乡镇, with its file, sheet and cell."""
+    from nianbao.workbooks.master_layout import FORMATS, Column, Info, Row, SheetData, plain, stamp
+
+    kinds = {i.code: i.kind for i in INDICATORS}
+    columns = (
+        Column("township_code", "乡镇代码", 12, "code"),
+        Column("township_name", "乡镇名称", 10),
+        Column("indicator", "指标代码", 8, "code"),
+        Column("label", "指标名称", 26),
+        Column("value", "数值", 12, "count"),
+        Column("file_name", "来源文件", 30),
+        Column("received_at", "接收时间", 17, "datetime"),
+        Column("sha256", "文件指纹（SHA-256 前12位）", 16, "code"),
+        Column("sheet", "工作表", 10),
+        Column("cell", "单元格", 8),
+    )
+    rows = []
+    for r in c.sources.to_dict("records"):
+        kind = kinds.get(r["indicator"], "count")
+        rows.append(Row(
+            (
+                str(r["township_code"]), neutral(r["township_name"]), str(r["indicator"]), BY_CODE[r["indicator"]].label,
+                _plain_number(r["value"]), neutral(r["file_name"]),
+                plain(r["received_at"]),
+                str(r["sha256"] or "") or None,
+                neutral(r["sheet"]) or UNRECORDED, neutral(r["cell"]) or UNRECORDED,
+            ),
+            formats=(None, None, None, None, FORMATS[kind], None, None, None, None, None),
+        ))
+    files = c.sources.drop_duplicates("township_code")
+    return SheetData(
+        title="数据来源",
+        heading=f"{c.county_name}工会年报数据来源（{heading}）：分乡镇每个数字来自哪个文件的哪个单元格",
+        stamp=stamp(c.as_of),
+        info=(
+            Info("已汇总乡镇数", len(files), FORMATS["number"]),
+            Info("说明", "全县合计 = 各乡镇数值之和；比率由合计数计算（分子、分母见对应指标）。命令行：nianbao trace 指标代码"),
+        ),
+        columns=columns,
+        rows=tuple(rows),
+        data_name=NB_SOURCES,
+        key="township_code",
+        freeze_columns=4,
+    )
