@@ -54,6 +54,7 @@ def consolidate(store: Store, county: CountyConfig, period: str, as_of: datetime
 def publish(c: Consolidation, store: Store, county: CountyConfig, settings: Settings, files: list[InboxFile]) -> RunResult:
     with WORK.stage("master"):
         result = RunResult(c.period, pipeline.publish_master(c, settings.master_path(county, c.period)), consolidation=c)
+        pipeline.record_publish(store, c)
     with WORK.stage("receipts"):
         result.receipts = pipeline.publish_receipts(store, county, Path(settings.outbox), files, c)
     create_table_artifact(key=FINDINGS_ARTIFACT, table=findings_table(c), description=f"{c.county_name}{c.period} 审核问题")

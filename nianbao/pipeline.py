@@ -188,11 +188,14 @@ def consolidate_period(
 
 
 def with_changes(store: Store, c: Consolidation) -> Consolidation:
-    """``c`` with what changed since the period's previous publish; records ``c`` as the latest."""
-    now = snapshot(c)
-    changes = compare(store.last_publish(c.period), now)
-    store.save_publish(c.period, now, c.as_of)
-    return dataclasses.replace(c, changes=changes)
+    """``c`` with what changed since the period's previous publish (see :func:`record_publish`)."""
+    return dataclasses.replace(c, changes=compare(store.last_publish(c.period), snapshot(c)))
+
+
+def record_publish(store: Store, c: Consolidation) -> None:
+    """Remember what the master workbook now shows, once it is written: the next run's
+    变动情况 compares with it (a run killed before the file exists published nothing)."""
+    store.save_publish(c.period, snapshot(c), c.as_of)
 
 
 def publish_master(c: Consolidation, path: Path) -> Path:
@@ -352,6 +355,8 @@ def run_once(
         stored = ingest(store, county, files, settings.batch_size)
         c = consolidate_period(store, county, period, as_of or now_local(), files)
         master = publish_master(c, settings.master_path(county, period)) if master_file else None
+        if master is not None:
+            record_publish(store, c)
         result = RunResult(period, master, consolidation=c)
         result.receipts = publish_receipts(store, county, Path(settings.outbox), files, c)
         return summarize(result, files, stored)
