@@ -67,6 +67,7 @@ def publish(
     with WORK.stage("master"):
         result = RunResult(c.period, pipeline.publish_master(c, settings.master_path(county, c.period)), consolidation=c, reviews=reviews)
         result.usual_master = settings.master_path(county, c.period)
+        pipeline.record_publish(store, c)
     with WORK.stage("receipts"):
         result.receipts = pipeline.publish_receipts(store, county, Path(settings.outbox), files, c) + (reviews.receipts if reviews else [])
     create_table_artifact(key=FINDINGS_ARTIFACT, table=findings_table(c), description=f"{c.county_name}{c.period} 审核问题")

@@ -198,11 +198,14 @@ def consolidate_period(
 
 
 def with_changes(store: Store, c: Consolidation) -> Consolidation:
-    """``c`` with what changed since the period's previous publish; records ``c`` as the latest."""
-    now = snapshot(c)
-    changes = compare(store.last_publish(c.period, before=c.as_of), now)
-    store.save_publish(c.period, now, c.as_of)
-    return dataclasses.replace(c, changes=changes)
+    """``c`` with what changed since the period's previous publish (see :func:`record_publish`)."""
+    return dataclasses.replace(c, changes=compare(store.last_publish(c.period), snapshot(c)))
+
+
+def record_publish(store: Store, c: Consolidation) -> None:
+    """Remember what the master workbook now shows, once it is written: the next run's
+    变动情况 compares with it (a run killed before the file exists published nothing)."""
+    store.save_publish(c.period, snapshot(c), c.as_of)
 
 
 def publish_master(c: Consolidation, path: Path) -> Path:
@@ -383,6 +386,7 @@ def run_once(
                 reviews = take_file_reviews(store, county, c, path, files, Path(settings.outbox), as_of)
                 c = reviews.consolidation or c
                 master = publish_master(c, path)
+                record_publish(store, c)
             result = RunResult(period, master, consolidation=c, reviews=reviews, usual_master=settings.master_path(county, period))
             result.receipts = publish_receipts(store, county, Path(settings.outbox), files, c) + reviews.receipts
             return summarize(result, files, stored)

@@ -1052,15 +1052,12 @@ class Store:
             session.commit()
             return row.id
 
-    def last_publish(self, period: str, before: datetime | None = None) -> dict[str, Any] | None:
-        """The snapshot of the latest consolidation of ``period`` (None before the first), or of
-        the latest one earlier than ``before``: a run that consolidates twice (after storing a
-        decision typed in the file) compares both times with what the run before it published."""
-        where = [Publish.period == str(Period(period))]
-        if before is not None:
-            where.append(Publish.published_at < before)
+    def last_publish(self, period: str) -> dict[str, Any] | None:
+        """The snapshot of the latest consolidation of ``period`` (None before the first)."""
         with self._sessions() as session:
-            row = session.scalar(select(Publish).where(*where).order_by(Publish.published_at.desc(), Publish.id.desc()).limit(1))
+            row = session.scalar(
+                select(Publish).where(Publish.period == str(Period(period))).order_by(Publish.published_at.desc(), Publish.id.desc()).limit(1)
+            )
             return dict(row.snapshot) if row is not None else None
 
     def load_inputs(self, period: str, sources: Iterable[str] = ()) -> Inputs:

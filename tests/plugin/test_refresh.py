@@ -96,8 +96,8 @@ def assert_like_the_file(xl, payload: dict, book, master: Path) -> None:
     for sheet in SHEETS:
         got, expected = result.grid(sheet), xl.wired(nightly[sheet])
         if sheet == "变动情况":
-            # A refresh is a publish of its own: it compares itself with the nightly one,
-            # which compared itself with the publish before. Same layout, its own content.
+            # The nightly run's 变动情况 compares with the publish before it, the refresh's with
+            # the nightly publish itself. Same layout, its own content.
             assert got[CHANGES_HEADER_ROW - 1] == expected[CHANGES_HEADER_ROW - 1]
             assert got[3][0] == "变动概况" and got[3][1]
             continue

@@ -41,7 +41,7 @@ def test_refresh_of_a_city_book_writes_what_the_city_run_published(tmp_path, jso
     replayed = xl.replay(payload, book.json()["actions"])
     nightly_grids = xl.xlsx_grids(nightly.master)
     for sheet in titles:
-        if sheet == "变动情况":  # a refresh is a publish of its own: it compares with the run's
+        if sheet == "变动情况":  # the refresh compares with the run's publish, the run with the one before
             assert replayed.grid(sheet)[5] == xl.wired(nightly_grids[sheet])[5]  # same header row
             continue
         xl.assert_same_cells(sheet, replayed.grid(sheet), xl.wired(nightly_grids[sheet]))
