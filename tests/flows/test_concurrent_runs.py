@@ -38,10 +38,15 @@ def single_run_master(county, tmp_path_factory):
 
 
 def sheet_values(path: Path) -> dict[str, list[tuple]]:
-    """Every sheet's cell values, with the 数据截至 stamp (the run's own time) blanked."""
+    """Every sheet's cell values, with the 数据截至 stamp (the run's own time) blanked.
+
+    变动情况 is left out like the stamp: it compares with the previous publish, so the second of
+    two runs says "nothing changed" where a single run says "first publish"."""
     wb = load_workbook(path)
     out = {}
     for ws in wb.worksheets:
+        if ws.title == "变动情况":
+            continue
         out[ws.title] = [
             tuple("<stamp>" if isinstance(v, str) and v.startswith(STAMP_PREFIX) else v for v in row)
             for row in ws.iter_rows(values_only=True)
