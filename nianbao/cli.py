@@ -321,7 +321,7 @@ def trace(
     if code is None:
         typer.echo(f"错误：找不到指标「{indicator}」；请写指标代码（如 A07、R02）或完整的指标名称", err=True)
         raise typer.Exit(2)
-    c = _consolidated(_settings(config, None, db, None, None), period)
+    c = _consolidated(_settings(config, None, db, None, None, need_inbox=False)[0], period)
     for line in trace_lines(c, code):
         typer.echo(line)
 
@@ -339,7 +339,7 @@ def summary_text(
     if out is not None and out.suffix.lower() != ".docx":
         typer.echo(f"错误：输出文件「{out}」应以 .docx 结尾（Word 文件）", err=True)
         raise typer.Exit(2)
-    c = _consolidated(_settings(config, None, db, None, None), period)
+    c = _consolidated(_settings(config, None, db, None, None, need_inbox=False)[0], period)
     typer.echo(plain_text(c), nl=False)
     if out is not None:
         typer.echo(f"已保存 Word 文件：{write_docx(c, out)}")

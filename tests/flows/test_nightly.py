@@ -305,13 +305,13 @@ def test_second_publish_shows_the_correction_and_everything_traces(demo, tmp_pat
     assert len(src) == 16 and src["value"].sum() == c.totals["A07"]
     assert set(src["sheet"]) == {"主要指标"} and set(src["cell"]) == {"D10"}
     assert src["sha256"].str.len().eq(12).all()
-    out = cli("trace", "A07", "--period", PERIOD, "--config", str(root / "county.toml"), "--db", str(root / "nianbao.db"))
+    out = cli("trace", "A07", "--period", PERIOD, "--config", str(root / "county.toml"), "--db", DB[root])
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()
     assert f"全县合计 {int(c.totals['A07']):,} 人，为 16 个乡镇之和" in lines[0]
     assert sum("「主要指标」D10" in line for line in lines) == 16 and "与各乡镇之和一致" in lines[-1]
     assert any("（更正）.xlsx" in line and town in line for line in lines)
-    rate = cli("trace", "入会率", "--config", str(root / "county.toml"), "--db", str(root / "nianbao.db"))
+    rate = cli("trace", "入会率", "--config", str(root / "county.toml"), "--db", DB[root])
     assert rate.exit_code == 0 and "【会员人数】合计 ÷ 【职工人数】合计" in rate.output
     assert "分子：" in rate.output and "分母：" in rate.output and f"{c.rates['R02']:.1%}" in rate.output
 
@@ -330,7 +330,7 @@ def test_second_publish_shows_the_correction_and_everything_traces(demo, tmp_pat
     assert "【已说明】" in text and "其中已说明" in text
 
     # the statistics paragraph: every number read back equals the consolidation's
-    out = cli("summary-text", "--config", str(root / "county.toml"), "--db", str(root / "nianbao.db"), "-o", str(tmp_path / "综述.docx"))
+    out = cli("summary-text", "--config", str(root / "county.toml"), "--db", DB[root], "-o", str(tmp_path / "综述.docx"))
     assert out.exit_code == 0, out.output
     text, saved = out.output.split("已保存 Word 文件：")
     assert saved.strip() == str(tmp_path / "综述.docx")
