@@ -147,6 +147,7 @@ def test_cli_run_exits_75_while_another_run_holds_the_lock(db_url, tmp_path, mon
     try:
         assert holder.stdout.readline().strip() == "held"
         monkeypatch.setenv("NIANBAO_LOCK_WAIT", "0.5")
+        (tmp_path / "inbox").mkdir()  # a missing inbox would stop the run before the lock (exit 2)
         result = CliRunner().invoke(app, ["run", "--period", "2025", "--inbox", str(tmp_path / "inbox"), "--db", db_url,
                                           "--out", str(tmp_path / "out"), "--outbox", str(tmp_path / "outbox")])
     finally:
