@@ -479,7 +479,28 @@ def _sheet_rows(path: Path, book: CalamineWorkbook, package: _Package, sheet: st
     problem = limits.extent_problem(path.name, sheet, loaded.height, loaded.width)
     if problem:
         raise ReturnReadError("file.too_large", problem, sheet)
-    return loaded.to_python(skip_empty_area=False)
+    try:
+        return loaded.to_python(skip_empty_area=False)
+    except BaseException as exc:  # noqa: BLE001 (pyo3's PanicException derives from BaseException)
+        if type(exc).__name__ != "PanicException":
+            raise
+    # calamine panics on some values it cannot convert (a date-formatted cell holding a number
+    # far outside Excel's dates); openpyxl reads such a cell as #VALUE!, a cell-level finding.
+    if xml is None:
+        raise ReturnReadError(
+            "file.unreadable", f"文件「{path.name}」的「{sheet}」表中有无法读取的单元格值（如超出范围的日期）；请检查后另存为 .xlsx 再报送", sheet
+        )
+    return _rows_by_openpyxl(path, sheet)
+
+
+def _rows_by_openpyxl(path: Path, sheet: str) -> list[list]:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path, read_only=True, data_only=True)
+    try:
+        return [list(row) for row in wb[sheet].iter_rows(values_only=True)]
+    finally:
+        wb.close()
 
 
 def _meta(path: Path, book: CalamineWorkbook, package: _Package, sheet: str | None) -> dict[str, str]:

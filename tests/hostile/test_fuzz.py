@@ -118,3 +118,17 @@ def test_random_values_through_a_real_file(tmp_path_factory, data):
     report = check_file(path, period=PERIOD, county=COUNTY).report
     assert report.readable and not any(f.code == "file.internal" for f in report.findings), report.findings
     _assert_findings_placed(report)
+
+
+def test_a_huge_number_in_a_date_cell_is_a_finding_not_a_panic(tmp_path):
+    """calamine panics (pyo3 PanicException, a BaseException) converting a date-formatted cell
+    that holds a number far outside Excel's dates; the hypothesis test above found it."""
+    vals = copy.deepcopy(sample_return(TOWN, PERIOD, seed=3, roster_rows=5, ledger_rows=3))
+    vals["cover"]["fill_date"] = -1e15  # calamine: "TimeDelta::milliseconds out of bounds"
+    path = tmp_path / "日期.xlsx"
+    fill_workbook(build_template(TOWN, PERIOD), vals).save(path)
+    report = check_file(path, period=PERIOD, county=COUNTY).report
+    assert report.readable and not any(f.code == "file.internal" for f in report.findings), report.findings
+    (finding,) = [f for f in report.findings if f.field == "cover.fill_date"]
+    assert finding.sheet == "封面" and finding.cell and finding.severity == "error"
+    _assert_findings_placed(report)
