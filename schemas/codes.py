@@ -4,7 +4,10 @@ python-stdnum checks one code at a time in pure Python (``uscc.validate`` compac
 three times; ``ric.validate`` looks the region up in its number database on every call), which
 was most of the rule time of a 300-row roster. These answer "valid or not" for a whole column:
 
-* :func:`uscc_valid` computes every USCC's check character at once with numpy;
+* :func:`uscc_valid` computes the check character with a lookup table (300 codes: 2.1 ms
+  against stdnum's 11 ms on the busy benchmark machine; numpy took 0.3 ms, but importing it
+  costs ``nianbao validate`` some 60 ms of its 250 ms budget, and the worker processes
+  nothing else needs numpy for);
 * :func:`ric_valid` runs stdnum's own checks but remembers the region verdict per
   (region code, birth year), the only expensive part.
 
@@ -19,30 +22,30 @@ import datetime
 from collections.abc import Sequence
 from functools import lru_cache
 
-import numpy as np
 from stdnum import exceptions as stdnum_exc
 from stdnum.cn import ric
 
 # GB 32100-2015, as in stdnum.cn.uscc
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_USCC_WEIGHTS = np.array((1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28), dtype=np.int64)
-_USCC_VALUE = np.full(256, -1, dtype=np.int64)  # ASCII byte -> value in the alphabet, -1 outside it
-_USCC_VALUE[[ord(c) for c in _USCC_ALPHABET]] = np.arange(len(_USCC_ALPHABET))
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_USCC_VALUE = {c: i for i, c in enumerate(_USCC_ALPHABET)}
+_DIGITS = frozenset("0123456789")
 
 
-def uscc_valid(codes: Sequence[str]) -> np.ndarray:
-    """For each code, whether ``stdnum.cn.uscc.is_valid`` accepts it (a boolean array)."""
-    ok = np.zeros(len(codes), dtype=bool)
-    candidates = [i for i, code in enumerate(codes) if len(code) == 18 and code.isascii()]
-    if not candidates:
-        return ok
-    raw = np.frombuffer("".join(codes[i] for i in candidates).encode("ascii"), dtype=np.uint8).reshape(-1, 18)
-    values = _USCC_VALUE[raw]
-    head = raw[:, :8]
-    good = (values >= 0).all(axis=1) & ((head >= ord("0")) & (head <= ord("9"))).all(axis=1)
-    check = (31 - (values[:, :17] * _USCC_WEIGHTS).sum(axis=1)) % 31
-    ok[candidates] = good & (check == values[:, 17])
-    return ok
+def _uscc_ok(code: str) -> bool:
+    if len(code) != 18 or not _DIGITS.issuperset(code[:8]):
+        return False
+    value = _USCC_VALUE.get
+    try:
+        total = sum(value(c) * w for c, w in zip(code, _USCC_WEIGHTS))
+        return (31 - total) % 31 == value(code[17])
+    except TypeError:  # a character outside the alphabet (value None)
+        return False
+
+
+def uscc_valid(codes: Sequence[str]) -> list[bool]:
+    """For each code, whether ``stdnum.cn.uscc.is_valid`` accepts it."""
+    return [_uscc_ok(code) for code in codes]
 
 
 @lru_cache(maxsize=4096)
