@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gettext
 import os
+import sys
 from pathlib import Path
 
 LOCALE_DIR = Path(__file__).with_name("locale")
@@ -44,10 +45,13 @@ def use_chinese() -> None:
     """
     gettext.bindtextdomain(DOMAIN, str(LOCALE_DIR))
     os.environ["LANGUAGE"] = LANGUAGE
-    from typer import rich_utils
-
-    for name, msgid in _TYPER_CONSTANTS.items():
-        setattr(rich_utils, name, gettext.gettext(msgid))
+    # typer imports rich_utils only to show help or an error, and it then reads these through
+    # gettext itself; only a rich_utils imported before now needs them set again (importing
+    # it here would cost every command, ``nianbao validate`` included, rich's start-up).
+    rich_utils = sys.modules.get("typer.rich_utils")
+    if rich_utils is not None:
+        for name, msgid in _TYPER_CONSTANTS.items():
+            setattr(rich_utils, name, gettext.gettext(msgid))
 
 
 def compile_catalogue() -> Path:

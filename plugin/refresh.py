@@ -51,7 +51,6 @@ from nianbao.summary import status_line
 from nianbao.schemas.county import ConfigError, CountyConfig, load_county
 from nianbao.schemas.models import Period
 from nianbao.workbooks.layout import Ref, a1
-from nianbao.workbooks.master import MasterWorkbookError
 from nianbao.workbooks.master_layout import NB_COUNTY_CODE, NB_PERIOD, master_sheets, normalize_code
 from nianbao.plugin.xlwriter import ReviewReadError, WriteSummary, write_sheets
 from nianbao.plugin.xlwriter import read_reviews
@@ -145,6 +144,7 @@ def failure_message(exc: BaseException) -> str:
     from sqlalchemy.exc import SQLAlchemyError
 
     from nianbao.store import StoreError
+    from nianbao.workbooks.master import MasterWorkbookError  # here: openpyxl is not needed to refresh
 
     if isinstance(exc, (SettingsError, ConfigError, BookError, ReviewReadError, MasterWorkbookError, StoreError)):
         reason = str(exc)
