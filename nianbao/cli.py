@@ -255,17 +255,10 @@ def report_up_command(
 
     from nianbao.console import console
     from nianbao.report_up import Contact, OpenErrors, errors_of, report_up
-    from nianbao.schemas.county import ConfigError, load_county
     from nianbao.store import open_store
-    from nianbao.workbooks.template import county_period
 
     settings, _ = _settings(config, None, db, None, None, need_inbox=False)
-    try:
-        county = load_county(settings.config)
-        period = county_period(county, period)
-    except (ConfigError, ValueError) as exc:
-        console.print(f"[red]{escape(str(exc))}[/]")
-        raise typer.Exit(2)
+    county, period = _county_and_period(settings, period)
     store = open_store(settings.db)
     try:
         up = report_up(store, county, period, out, contact=Contact(filler, phone, head), force=force)
@@ -285,21 +278,30 @@ def report_up_command(
         raise typer.Exit(1)
 
 
-def _consolidated(settings, period: str | None):
-    """The period's consolidation from the store, read only: no run or publish is recorded."""
+def _county_and_period(settings, period: str | None):
+    """The county config and the period asked for (else its latest); a Chinese line and exit 2
+    when either is wrong."""
+    from rich.markup import escape
+
     from nianbao.console import console
-    from nianbao.consolidate import consolidate
-    from nianbao.pipeline import now_local
     from nianbao.schemas.county import ConfigError, load_county
-    from nianbao.store import open_store
     from nianbao.workbooks.template import county_period
 
     try:
         county = load_county(settings.config)
-        period = county_period(county, period)
+        return county, county_period(county, period)
     except (ConfigError, ValueError) as exc:
-        console.print(f"[red]错误：[/]{exc}")
+        console.print(f"[red]错误：[/]{escape(str(exc))}")
         raise typer.Exit(2)
+
+
+def _consolidated(settings, period: str | None):
+    """The period's consolidation from the store, read only: no run or publish is recorded."""
+    from nianbao.consolidate import consolidate
+    from nianbao.pipeline import now_local
+    from nianbao.store import open_store
+
+    county, period = _county_and_period(settings, period)
     store = open_store(settings.db)
     try:
         return consolidate(county, store.load_inputs(period), now_local())
