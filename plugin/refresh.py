@@ -36,8 +36,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nianbao.consolidate import Consolidation
-from nianbao.pipeline import DecisionTaken, Refreshed, refresh_period
 from nianbao.settings import (
     SETTINGS_ENV,
     SETTINGS_FILE,
@@ -47,16 +45,19 @@ from nianbao.settings import (
     settings_file,
     user_settings_file,
 )
-from nianbao.summary import status_line
 from nianbao.schemas.county import ConfigError, CountyConfig, load_county
 from nianbao.schemas.models import Period
 from nianbao.workbooks.layout import Ref, a1
-from nianbao.workbooks.master_layout import NB_COUNTY_CODE, NB_PERIOD, master_sheets, normalize_code
-from nianbao.plugin.xlwriter import ReviewReadError, WriteSummary, write_sheets
-from nianbao.plugin.xlwriter import read_reviews
 
 if TYPE_CHECKING:
     import xlwings
+
+    from nianbao.consolidate import Consolidation
+    from nianbao.pipeline import DecisionTaken, Refreshed
+    from nianbao.plugin.xlwriter import WriteSummary
+
+# The pipeline (pandas, SQLAlchemy, openpyxl) and the sheet writer are imported when the button
+# runs, not when Excel imports this module: ``import nianbao.plugin.refresh`` stays cheap.
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,10 @@ def refresh(book: xlwings.Book, settings: Settings | None = None, *, now: dateti
     if settings is None:
         source = settings_file(_folder_of(book))
         settings = load_settings(source)
+    from nianbao.pipeline import refresh_period
+    from nianbao.plugin.xlwriter import read_reviews
+    from nianbao.workbooks.master_layout import master_sheets
+
     county = load_county(settings.config)
     _check_county(book, county)
     period = _book_period(book) or county.latest_period
@@ -143,6 +148,7 @@ def failure_message(exc: BaseException) -> str:
     """A Chinese message for county staff about why the refresh failed (no traceback)."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from nianbao.plugin.xlwriter import ReviewReadError
     from nianbao.store import StoreError
     from nianbao.workbooks.master import MasterWorkbookError  # here: openpyxl is not needed to refresh
 
@@ -191,6 +197,8 @@ _TITLE_PERIOD = re.compile(r"工会年报.*?（(\d{4})年(上半年|下半年)?"
 
 def _book_period(book: xlwings.Book) -> str | None:
     """The period the book shows: NB_PERIOD, else a master title's （2025年）; None for a blank book."""
+    from nianbao.workbooks.master_layout import NB_PERIOD, normalize_code
+
     named = _named(book, NB_PERIOD)
     if named is not None and normalize_code(named[0]):
         value, where = named
@@ -207,6 +215,8 @@ def _book_period(book: xlwings.Book) -> str | None:
 
 
 def _check_county(book: xlwings.Book, county: CountyConfig) -> None:
+    from nianbao.workbooks.master_layout import NB_COUNTY_CODE, normalize_code
+
     named = _named(book, NB_COUNTY_CODE)
     code = normalize_code(named[0]) if named else ""
     if code and code != county.county_code:
@@ -234,6 +244,8 @@ def _user(book: xlwings.Book) -> str:
 
 
 def _write(book: xlwings.Book, sheets: Sequence[Any]) -> WriteSummary:
+    from nianbao.plugin.xlwriter import write_sheets
+
     _screen_updating(book, False)
     try:
         return write_sheets(book, sheets)
@@ -264,6 +276,8 @@ def _listed(items: Sequence[str], sep: str = "、", unit: str = "个") -> str:
 
 
 def _result(done: Refreshed, written: WriteSummary, source: Path | None, note: str | None) -> RefreshResult:
+    from nianbao.summary import status_line
+
     c = done.consolidation
     lines = [f"{c.county_name}{Period(c.period).label}汇总已刷新，数据截至 {c.as_of:%Y-%m-%d %H:%M}。"]
     if done.run is not None:
