@@ -192,8 +192,9 @@ class SummaryValue(Base):
 
 
 class RosterUnit(Base):
+    # No index on uscc (migration 0006): random inserts into it made storing cost grow with the
+    # history; the duplicate check reads a period's units through the primary key instead.
     __tablename__ = "roster_units"
-    __table_args__ = (Index("ix_roster_units_uscc", "uscc"),)
 
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), primary_key=True)
     row: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0-based non-blank roster row
