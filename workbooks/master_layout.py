@@ -28,7 +28,7 @@ columns at their first data cell, single values (period, counts) at the value ce
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -293,24 +293,29 @@ class SheetData:
         return (rows[0], rows[-1]) if rows else None
 
     def grid(self) -> list[list[Any]]:
-        """Every value from A1 to (last_row, width), blanks as None: the whole sheet in one block.
+        """Every value from A1 to (last_row, width), blanks as None: the whole sheet in one block."""
+        return list(self.iter_grid())
+
+    def iter_grid(self) -> Iterator[list[Any]]:
+        """:meth:`grid` row by row, for a writer that streams (a big sheet is never held whole).
 
         Text passes through :func:`nianbao.workbooks.safe_text.safe_value` here, the one place
         both renderers (openpyxl and xlwings) take values from: file names, unit names and
         findings carry text from townships' files, which must never become a formula.
         """
         blank = [None] * self.width
-        grid = [list(blank) for _ in range(self.end_row)]
-        grid[TITLE_ROW - 1][0] = safe_value(self.heading)
-        grid[STAMP_ROW - 1][0] = safe_value(self.stamp)
+        head: dict[int, list[Any]] = {TITLE_ROW: [safe_value(self.heading)], STAMP_ROW: [safe_value(self.stamp)]}
         for i, item in enumerate(self.info):
-            grid[INFO_ROW - 1 + i][:2] = [safe_value(item.label), safe_value(item.value)]
-        grid[self.header_row - 1][: len(self.columns)] = [c.header for c in self.columns]
-        for i, row in enumerate(self.rows):
-            grid[self.first_row - 1 + i][: len(row.values)] = [safe_value(v) for v in row.values]
-        for i, line in enumerate(self.signature):
-            grid[self.last_row + 1 + i][: len(line)] = [safe_value(v) for v in line]
-        return grid
+            head[INFO_ROW + i] = [safe_value(item.label), safe_value(item.value)]
+        head[self.header_row] = [c.header for c in self.columns]
+        for r in range(1, self.header_row + 1):
+            yield _padded(head.get(r, ()), blank)
+        for row in self.rows:
+            yield _padded([safe_value(v) for v in row.values], blank)
+        if self.signature:
+            yield list(blank)
+            for line in self.signature:
+                yield _padded([safe_value(v) for v in line], blank)
 
     def anchors(self) -> dict[str, tuple[int, int]]:
         """Defined names on this sheet -> (row, column)."""
@@ -352,6 +357,13 @@ class SheetData:
                 if col.editable
             ]
         return runs
+
+
+def _padded(values: Sequence[Any], blank: list[Any]) -> list[Any]:
+    """``values`` at the start of a row of the sheet's width."""
+    row = list(blank)
+    row[: len(values)] = values
+    return row
 
 
 def _runs(items: Sequence[Any]) -> list[tuple[int, int, Any]]:

@@ -75,9 +75,10 @@ def test_template_cover_signature_block(template):
     assert L.cover_row(L.COVER_SPECS[-1].name) < stamp.row <= L.COVER_LAST_ROW
 
 
-def test_master_page_setup(make):
+def test_master_page_setup(make, tmp_path):
     sheets = master_sheets(make())
-    wb = build_workbook(sheets)
+    build_workbook(sheets).save(tmp_path / "master.xlsx")  # streamed: read back from the file
+    wb = load_workbook(tmp_path / "master.xlsx")
     for sheet in sheets:
         ws, setup = wb[sheet.title], sheet.page_setup
         assert_prints_on_a4(ws, setup.orientation, setup.fit_wide, setup.fit_tall)
