@@ -175,7 +175,7 @@ NB_SOURCES = "NB_SOURCES"
 
 def sources_sheet(c: Consolidation, heading: str):
     """数据来源: one row per township and indicator of 分乡镇, with its file, sheet and cell."""
-    from nianbao.workbooks.master_layout import FORMATS, Column, Info, Row, SheetData, plain, stamp
+    from nianbao.workbooks.master_layout import FORMATS, Column, Info, LazyRows, Row, SheetData, plain, stamp
 
     kinds = {i.code: i.kind for i in INDICATORS}
     columns = (
@@ -190,19 +190,24 @@ def sources_sheet(c: Consolidation, heading: str):
         Column("sheet", "工作表", 10),
         Column("cell", "单元格", 8),
     )
-    rows = []
-    for r in c.sources.to_dict("records"):
-        kind = kinds.get(r["indicator"], "count")
-        rows.append(Row(
+    # Made row by row when written (LazyRows): 10 000 townships are 650 000 rows here.
+    src = c.sources
+    cols = {name: src[name].array for name in SOURCE_COLUMNS}  # elements as to_dict gives them (Timestamp, not datetime64)
+    formats = {kind: (None, None, None, None, FORMATS[kind], None, None, None, None, None) for kind in set(kinds.values()) | {"count"}}
+
+    def row(i: int) -> Row:
+        indicator = cols["indicator"][i]
+        return Row(
             (
-                str(r["township_code"]), neutral(r["township_name"]), str(r["indicator"]), BY_CODE[r["indicator"]].label,
-                _plain_number(r["value"]), neutral(r["file_name"]),
-                plain(r["received_at"]),
-                str(r["sha256"] or "") or None,
-                neutral(r["sheet"]) or UNRECORDED, neutral(r["cell"]) or UNRECORDED,
+                str(cols["township_code"][i]), neutral(cols["township_name"][i]), str(indicator), BY_CODE[indicator].label,
+                _plain_number(cols["value"][i]), neutral(cols["file_name"][i]),
+                plain(cols["received_at"][i]),
+                str(cols["sha256"][i] or "") or None,
+                neutral(cols["sheet"][i]) or UNRECORDED, neutral(cols["cell"][i]) or UNRECORDED,
             ),
-            formats=(None, None, None, None, FORMATS[kind], None, None, None, None, None),
-        ))
+            formats=formats[kinds.get(indicator, "count")],
+        )
+
     files = c.sources.drop_duplicates("township_code")
     return SheetData(
         title="数据来源",
@@ -213,7 +218,7 @@ def sources_sheet(c: Consolidation, heading: str):
             Info("说明", "全县合计 = 各乡镇数值之和；比率由合计数计算（分子、分母见对应指标）。命令行：nianbao trace 指标代码"),
         ),
         columns=columns,
-        rows=tuple(rows),
+        rows=LazyRows(len(src), row),
         data_name=NB_SOURCES,
         key="township_code",
         freeze_columns=4,

@@ -28,7 +28,7 @@ columns at their first data cell, single values (period, counts) at the value ce
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -155,6 +155,32 @@ class Row:
     formats: tuple[str | None, ...] | None = None  # per cell; None = the column's format
 
 
+class LazyRows(Sequence[Row]):
+    """Rows made when asked for, by ``make(i)``: a table as big as 数据来源 (a row per township
+    and indicator, 650 000 for 10 000 townships) is never held as Row objects; the streamed
+    writer makes each row as it writes it."""
+
+    __slots__ = ("_count", "_make")
+
+    def __init__(self, count: int, make: Callable[[int], Row]) -> None:
+        self._count, self._make = count, make
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return tuple(self._make(i) for i in range(*index.indices(self._count)))
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError(index)
+        return self._make(index)
+
+    def __iter__(self) -> Iterator[Row]:
+        return map(self._make, range(self._count))
+
+
 @dataclass(frozen=True)
 class Info:
     """A label/value line under the stamp (columns A and B)."""
@@ -215,7 +241,7 @@ class SheetData:
     heading: str  # title line, with the period
     stamp: str  # 数据截至 ...
     columns: tuple[Column, ...]
-    rows: tuple[Row, ...]
+    rows: Sequence[Row]  # a tuple, or LazyRows for a table too big to hold as Row objects
     data_name: str  # defined name of the first data cell
     info: tuple[Info, ...] = ()
     key: str | None = None  # the column that identifies a row (township code), if any
