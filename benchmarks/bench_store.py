@@ -17,6 +17,12 @@ five periods, findings like a real rejected file's), then, as medians over ``--r
   (d) ``load_inputs(period)`` for a period with 40 current returns.
 
 Nothing is asserted: the figures and the ratios main/this tree are printed.
+
+``--growth N`` measures instead what a night of N new returns costs as the store fills (SQLite,
+this tree only): N returns with 100-row rosters (parsed from generated files, each copy with its
+own township code and fresh USCCs) recorded in batches of 100 as the flow does; per return,
+CPU ms, wall ms and KiB read+written to disk for the first 2 000 and the last 2 000. Flat is
+the target; ``--with-uscc-index`` puts back the roster USCC index migration 0006 dropped.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
+import resource
 import statistics
 import subprocess
 import sys
@@ -132,13 +139,71 @@ def measure(module, url: str, n: int, repeat: int, fresh_db) -> dict[str, float]
     return out
 
 
+def _disk_bytes() -> int:
+    io = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+    return int(io["read_bytes"]) + int(io["write_bytes"])
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def growth(n: int, with_index: bool) -> None:
+    """Per-return store cost at the start and the end of recording ``n`` returns."""
+    import random
+
+    from nianbao.store import open_store
+    from nianbao.validate import check_file
+    from nianbao.workbooks.sample import make_uscc, write_sample_return
+    from nianbao.schemas.county import Township
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-store-growth-"))
+    bases = [write_sample_return(tmp / f"base{i}.xlsx", Township(code=f"419901{i + 1:06d}", name=f"第{i + 1}镇"), "2025",
+                                 seed=i, roster_rows=100, ledger_rows=20) for i in range(8)]
+    checked = [check_file(p) for p in bases]
+    store = open_store(f"sqlite:///{tmp / 'growth.db'}")
+    if with_index:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("CREATE INDEX ix_roster_units_uscc ON roster_units (uscc)")
+    rng = random.Random(1)
+    marks = []
+    for start in range(0, n, 100):
+        items = []
+        for i in range(start, min(n, start + 100)):
+            c, code = checked[i % len(checked)], f"419901{i + 1:06d}"
+            roster = [r.model_copy(update={"uscc": make_uscc(rng, "企业", "419901")}) for r in c.ret.roster]
+            ret = c.ret.model_copy(update={"cover": c.ret.cover.model_copy(update={"township_code": code}), "roster": roster})
+            items.append((c.report.model_copy(update={"township": code}), ret,
+                          dict(sha256=hashlib.sha256(code.encode()).hexdigest(), size=1, file_name=f"{code}.xlsx",
+                               source=f"/inbox/{code}.xlsx", received_at=T0 + timedelta(seconds=i), cells=c.cells)))
+        cpu, wall, disk = _cpu(), time.perf_counter(), _disk_bytes()
+        store.record_many(items)
+        marks.append((start + len(items), _cpu() - cpu, time.perf_counter() - wall, _disk_bytes() - disk))
+    store.close()
+    size = (tmp / "growth.db").stat().st_size
+    print(f"\n{n} returns of 100 roster rows recorded in batches of 100 (SQLite{', with the USCC index' if with_index else ''}); per return:")
+    print(f"{'returns':<16}{'CPU ms':>8}{'wall ms':>9}{'disk KiB':>10}")
+    for lo, hi in ((0, min(2000, n)), (max(0, n - 2000), n)):
+        sel = [m for m in marks if lo < m[0] <= hi]
+        count = hi - lo
+        print(f"{f'{lo}–{hi}':<16}{sum(m[1] for m in sel) / count * 1000:>8.2f}{sum(m[2] for m in sel) / count * 1000:>9.2f}"
+              f"{sum(m[3] for m in sel) / count / 1024:>10.0f}")
+    print(f"database {size / 1e6:.0f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--growth", type=int, metavar="N", help="per-return store cost while N returns are recorded")
+    parser.add_argument("--with-uscc-index", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--files", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--base", default="main")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
+    if args.growth:
+        growth(args.growth, args.with_uscc_index)
+        return
 
     import nianbao.store as current
 

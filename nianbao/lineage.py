@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -192,8 +192,17 @@ def sources_sheet(c: Consolidation, heading: str):
     )
     # Made row by row when written (LazyRows): 10 000 townships are 650 000 rows here.
     src = c.sources
-    cols = {name: src[name].array for name in SOURCE_COLUMNS}  # elements as to_dict gives them (Timestamp, not datetime64)
+    cols = {name: src[name].to_numpy() for name in SOURCE_COLUMNS if name != "received_at"}
+    received = src["received_at"].array  # Timestamps, as to_dict gives them (not datetime64)
+    stamps = getattr(received, "asi8", None)  # None when no row has a time (an object column)
+    when: dict[int, Any] = {}  # a township's 65 rows share one received time: convert it once
     formats = {kind: (None, None, None, None, FORMATS[kind], None, None, None, None, None) for kind in set(kinds.values()) | {"count"}}
+
+    def received_at(i: int) -> Any:
+        key = int(stamps[i]) if stamps is not None else -i - 1
+        if key not in when:
+            when[key] = plain(received[i])
+        return when[key]
 
     def row(i: int) -> Row:
         indicator = cols["indicator"][i]
@@ -201,7 +210,7 @@ def sources_sheet(c: Consolidation, heading: str):
             (
                 str(cols["township_code"][i]), neutral(cols["township_name"][i]), str(indicator), BY_CODE[indicator].label,
                 _plain_number(cols["value"][i]), neutral(cols["file_name"][i]),
-                plain(cols["received_at"][i]),
+                received_at(i),
                 str(cols["sha256"][i] or "") or None,
                 neutral(cols["sheet"][i]) or UNRECORDED, neutral(cols["cell"][i]) or UNRECORDED,
             ),

@@ -97,7 +97,6 @@ from nianbao.workbooks.layout import CellMap
 
 DEFAULT_URL = "sqlite:///nianbao.db"
 _CHUNK = 20_000  # rows fetched at a time when a query fills a frame
-_SHAREABLE = (str, int)  # equal values of these share one object in a frame (see Store._frame)
 
 log = logging.getLogger(__name__)
 
@@ -882,7 +881,11 @@ class Store:
         with self._reading() as conn:
             for chunk in conn.execute(stmt).partitions(_CHUNK):
                 for values, col, seen in zip(zip(*chunk), data, shared):
-                    col.extend([seen.setdefault(v, v) if type(v) in _SHAREABLE else v for v in values])
+                    try:
+                        values = list(map(seen.setdefault, values, values))
+                    except TypeError:  # an unhashable value (JSON) is kept as it is
+                        pass
+                    col.extend(values)
         return pd.DataFrame({name: pd.Series(col, dtype=object) for name, col in zip(columns, data)}, columns=list(columns))
 
     def current_returns(self, period: str) -> pd.DataFrame:

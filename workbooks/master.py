@@ -196,21 +196,22 @@ def read_master_reviews(path: Path | str) -> dict[str, Review]:
 
 class _Styles:
     """One openpyxl style array per (style role, number format), built once through openpyxl's
-    API and copied onto each cell: hashing five style objects per cell against the workbook's
-    style tables was most of the publish for a city's 分乡镇 sheet."""
+    API and shared by every cell that looks the same: hashing five style objects per cell
+    against the workbook's style tables was most of the publish for a city's 分乡镇 sheet."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str | None, str | None], StyleArray] = {}
+        self._cache: dict[tuple[str | None, str | None], StyleArray] = {(None, None): StyleArray()}
 
-    def cell(self, ws: WriteOnlyWorksheet, value: object, role: str | None, number_format: str | None) -> Cell:
-        cell = WriteOnlyCell(ws, value)
-        if role is None and number_format is None:
-            return cell
+    def array(self, ws: WriteOnlyWorksheet, role: str | None, number_format: str | None) -> StyleArray:
         key = (role, number_format)
         proto = self._cache.get(key)
         if proto is None:
             proto = self._cache[key] = self._make(ws, role, number_format)
-        cell._style = copy(proto)
+        return proto
+
+    def cell(self, ws: WriteOnlyWorksheet, value: object, role: str | None, number_format: str | None) -> Cell:
+        cell = WriteOnlyCell(ws, value)
+        cell._style = copy(self.array(ws, role, number_format))
         return cell
 
     @staticmethod
@@ -270,12 +271,21 @@ def _render(ws: WriteOnlyWorksheet, sheet: SheetData, styles: _Styles) -> None:
         ws.row_dimensions[r].height = sheet.signature_height
     ws.freeze_panes = sheet.freeze_cell
     apply_page_setup(ws, sheet.page_setup)
+    # A streamed sheet writes each appended row at once, so one Cell per column serves every
+    # row (making ~15 million Cell objects was a third of a city's publish), and cells that
+    # look the same share one style array (the writer only reads it).
+    pool: list[Cell] = []
+    scratch: list[StyleArray] = []  # what binding a date gives its cell a format on, not the shared arrays
     for values, looks in zip(sheet.iter_grid(), _cell_looks(sheet)):
         last = max([c for c, v in enumerate(values, start=1) if v is not None] + list(looks), default=0)
-        ws.append([
-            styles.cell(ws, values[c - 1] if c <= len(values) else None, *looks.get(c, (None, None)))
-            for c in range(1, last + 1)
-        ])
+        pool += [WriteOnlyCell(ws) for _ in range(last - len(pool))]
+        scratch += [StyleArray() for _ in range(last - len(scratch))]
+        row = pool[:last]
+        for c, cell in enumerate(row, start=1):
+            cell._style = scratch[c - 1]
+            cell.value = values[c - 1] if c <= len(values) else None
+            cell._style = styles.array(ws, *looks.get(c, (None, None)))
+        ws.append(row)
 
 
 def _add_choices(ws: WriteOnlyWorksheet, header: str, choices: Sequence[str], cells: str) -> None:

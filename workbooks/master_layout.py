@@ -361,8 +361,11 @@ class SheetData:
     def format_runs(self) -> list[FormatRun]:
         """Number formats as runs of consecutive cells in one column with the same format."""
         runs = [FormatRun(INFO_ROW + i, INFO_ROW + i, 2, item.number_format) for i, item in enumerate(self.info)]
-        for c, col in enumerate(self.columns, start=1):
-            formats = [(row.formats[c - 1] if row.formats else None) or col.fmt for row in self.rows]
+        by_column: list[list[str]] = [[] for _ in self.columns]
+        for row in self.rows:  # one pass: LazyRows makes each row again on every pass
+            for c, col in enumerate(self.columns):
+                by_column[c].append((row.formats[c] if row.formats else None) or col.fmt)
+        for c, formats in enumerate(by_column, start=1):
             runs += [FormatRun(self.first_row + a, self.first_row + b, c, f) for a, b, f in _runs(formats)]
         return runs
 
