@@ -27,8 +27,8 @@ from rich.progress import Progress
 from nianbao import pipeline
 from nianbao.consolidate import Consolidation
 from nianbao.inbox import InboxFile
-from nianbao.parallel import Workers
-from nianbao.pipeline import WORK, FileReviews, RunContext, RunResult, Stored
+from nianbao.parallel import Pending, Workers
+from nianbao.pipeline import WORK, FileReviews, Received, RunContext, RunResult, Stored
 from nianbao.runlock import run_lock
 from nianbao.settings import Settings
 from nianbao.store import Store, open_store
@@ -46,11 +46,10 @@ def extract(inbox: str) -> list[InboxFile]:
 
 
 @task(cache_policy=NONE)
-def validate_and_store(
-    batch: list[InboxFile], county: CountyConfig, known: Container[str], store: Store, workers: Workers[RunContext]
-) -> list[Stored]:
+def validate_and_store(checking: Pending[Received], store: Store) -> list[Stored]:
+    """Wait for a batch the workers are reading (the next one is already under way), then store it."""
     with WORK.stage("validate"):
-        received = pipeline.validate_files(batch, county, known, workers)
+        received = checking.result()
     with WORK.stage("store"):
         return pipeline.store_files(store, received)
 
@@ -74,12 +73,10 @@ def publish(
     c: Consolidation, store: Store, county: CountyConfig, settings: Settings, files: list[InboxFile],
     reviews: FileReviews | None = None, workers: Workers[RunContext] | None = None,
 ) -> RunResult:
-    with WORK.stage("master"):
-        result = RunResult(c.period, pipeline.publish_master(c, settings.master_path(county, c.period)), consolidation=c, reviews=reviews)
-        result.usual_master = settings.master_path(county, c.period)
-        pipeline.record_publish(store, c)
-    with WORK.stage("receipts"):
-        result.receipts = pipeline.publish_receipts(store, county, Path(settings.outbox), files, c, workers) + (reviews.receipts if reviews else [])
+    with WORK.stage("publish"):
+        usual = settings.master_path(county, c.period)
+        master, receipts = pipeline.publish(store, county, c, usual, Path(settings.outbox), files, workers)
+        result = RunResult(c.period, master, receipts + (reviews.receipts if reviews else []), consolidation=c, reviews=reviews, usual_master=usual)
     create_table_artifact(key=FINDINGS_ARTIFACT, table=findings_table(c), description=f"{c.county_name}{c.period} 审核问题")
     create_markdown_artifact(key=SUMMARY_ARTIFACT, markdown=summary_markdown(c, result), description=f"{c.county_name}{c.period} 汇总")
     return result
@@ -111,8 +108,8 @@ def nightly(
             stored: list[Stored] = []
             with Progress(disable=not show_progress, transient=True) as progress:
                 bar = progress.add_task("审核报表", total=len(files))
-                for batch in pipeline.batches(files, settings.batch_size):
-                    stored += validate_and_store(quote(list(batch)), quote(county), quote(known), quote(store), quote(workers))
+                for batch, checking in pipeline.checking_batches(files, county, known, settings.batch_size, workers):
+                    stored += validate_and_store(quote(checking), quote(store))
                     progress.advance(bar, len(batch))
             c = consolidate(quote(store), quote(county), period, pipeline.now_local(), quote(files))
             reviews = take_file_reviews(quote(store), quote(county), quote(c), settings, quote(files))

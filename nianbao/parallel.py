@@ -104,39 +104,61 @@ class Workers(Generic[C]):
             self.started += 1
         return self._pool
 
-    def _restart(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        """Drop ``broken`` if it is still the pool (a later job may already have replaced it)."""
+        if self._pool is broken:
+            broken.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
     def map(self, fn: Callable[[T, C], R], items: Sequence[T], lost: Callable[[T, BaseException], R] | None = None) -> list[R]:
         """Results in the order of ``items``. ``lost(item, error)`` stands in for the result of an
         item whose worker died twice (without it, the error is raised)."""
+        return self.submit(fn, items, lost).result()
+
+    def submit(self, fn: Callable[[T, C], R], items: Sequence[T], lost: Callable[[T, BaseException], R] | None = None) -> "Pending[R]":
+        """Start ``map`` and return at once: the work goes on while the caller does something else
+        (stores the previous batch, writes the master workbook). Inline work waits for ``result``."""
         items = list(items)
         if self.processes == 1 or len(items) < max(2, self.min_parallel):
-            return [fn(item, self.context) for item in items]
+            return Pending(self, fn, [items], None, lost)
         chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
-        futures: list[Future] = [self._executor().submit(_call_chunk, fn, chunk) for chunk in chunks]
+        pool = self._executor()
+        return Pending(self, fn, chunks, (pool, [pool.submit(_call_chunk, fn, chunk) for chunk in chunks]), lost)
+
+
+class Pending(Generic[R]):
+    """Work started by :meth:`Workers.submit`; :meth:`result` waits for it (once)."""
+
+    def __init__(self, workers: Workers, fn: Callable, chunks: list[list], submitted: tuple[ProcessPoolExecutor, list[Future]] | None, lost):
+        self._workers, self._fn, self._chunks, self._submitted, self._lost = workers, fn, chunks, submitted, lost
+
+    def __repr__(self) -> str:  # Prefect shows task inputs: keep it short
+        return f"Pending({sum(map(len, self._chunks))})"
+
+    def result(self) -> list[R]:
+        workers, fn = self._workers, self._fn
+        if self._submitted is None:
+            return [fn(item, workers.context) for chunk in self._chunks for item in chunk]
+        pool, futures = self._submitted
         out: list[R] = []
-        broken = False
-        for chunk, future in zip(chunks, futures):
+        for chunk, future in zip(self._chunks, futures):
             try:
                 out += future.result()
                 continue
             except BrokenProcessPool as exc:
-                if not broken:
+                if workers._pool is pool:
                     log.warning("a worker process died (%s); the pool is restarted and its items retried one by one", exc)
-                    broken = True
-                    self._restart()
-            out += [self._one(fn, item, lost) for item in chunk]
+                    workers._replace(pool)
+            out += [self._one(item) for item in chunk]
         return out
 
-    def _one(self, fn: Callable[[T, C], R], item: T, lost: Callable[[T, BaseException], R] | None) -> R:
+    def _one(self, item: Any) -> R:
         """``item`` alone in a worker: a second death is this item's doing."""
+        pool = self._workers._executor()
         try:
-            return self._executor().submit(_call_chunk, fn, [item]).result()[0]
+            return pool.submit(_call_chunk, self._fn, [item]).result()[0]
         except BrokenProcessPool as exc:
-            self._restart()
-            if lost is None:
+            self._workers._replace(pool)
+            if self._lost is None:
                 raise
-            return lost(item, exc)
+            return self._lost(item, exc)

@@ -21,7 +21,7 @@ import pandas as pd
 from nianbao.changes import compare, snapshot
 from nianbao.consolidate import Consolidation, Decision, FileStatus, TownshipStatus, consolidate, local_naive
 from nianbao.inbox import InboxFile, check_inbox, list_returns, local_copy, sha256_of
-from nianbao.parallel import Workers
+from nianbao.parallel import Pending, Workers
 from nianbao.runlock import run_lock
 from nianbao.store import Recorded, Store, open_store
 from nianbao.validate import check_file, internal_finding, mask_report
@@ -140,11 +140,37 @@ def validate_files(
     Files are fingerprinted here first, so a file recorded before is skipped without reading it
     and ``known`` (which may be the database) never leaves this process.
     """
+    return start_validation(files, county, known, workers).result()
+
+
+def start_validation(
+    files: Iterable[InboxFile], county: CountyConfig, known: Container[str], workers: Workers[RunContext] | None = None
+) -> Pending[Received]:
+    """:func:`validate_files`, started: the workers read while the caller goes on."""
     workers = workers or run_workers(county, 1)
     if workers.context.county is not county:
         raise ValueError("workers were started for another county")
     todo = [item for item in map(_fingerprint, files) if item[1] not in known]
-    return workers.map(_validate_one, todo, lost=_lost_in_worker)
+    return workers.submit(_validate_one, todo, lost=_lost_in_worker)
+
+
+def checking_batches(
+    files: Sequence[InboxFile], county: CountyConfig, known: Container[str], size: int, workers: Workers[RunContext] | None = None
+) -> Iterator[tuple[Sequence[InboxFile], Pending[Received]]]:
+    """(batch, its validation under way) for each batch of ``files``, the next batch always
+    started before one is handed out: the workers read it while this process stores the last.
+
+    A file whose content is also in the batch before is read twice and recorded once (the
+    store knows it by then), exactly as a duplicate within one batch.
+    """
+    ahead: tuple[Sequence[InboxFile], Pending[Received]] | None = None
+    for batch in batches(files, size):
+        started = (batch, start_validation(batch, county, known, workers))
+        if ahead is not None:
+            yield ahead
+        ahead = started
+    if ahead is not None:
+        yield ahead
 
 
 def _fingerprint(file: InboxFile) -> tuple[InboxFile, str, Received | None]:
@@ -251,6 +277,23 @@ def publish_master(c: Consolidation, path: Path) -> Path:
     return write_master(c, path)
 
 
+def publish(
+    store: Store, county: CountyConfig, c: Consolidation, master: Path | None, outbox: Path,
+    inbox_files: Sequence[InboxFile] = (), workers: Workers[RunContext] | None = None,
+) -> tuple[Path | None, list[Path]]:
+    """The master workbook at ``master`` (None: leave it alone) and the receipts owed, at the same
+    time: the workers write receipts while this process writes the master workbook.
+
+    Returns where the master workbook was written (see :func:`publish_master`) and the receipts.
+    """
+    receipts = start_receipts(store, county, outbox, inbox_files, c, workers)
+    written = None
+    if master is not None:
+        written = publish_master(c, master)
+        record_publish(store, c)
+    return written, receipts.finish()
+
+
 def publish_receipts(
     store: Store, county: CountyConfig, outbox: Path, inbox_files: Sequence[InboxFile] = (), c: Consolidation | None = None,
     workers: Workers[RunContext] | None = None,
@@ -267,9 +310,34 @@ def publish_receipts(
     a receipt of the 回执 sheet alone, and the other receipts are written; a receipt whose worker
     died stays due for the next run.
     """
+    return start_receipts(store, county, outbox, inbox_files, c, workers).finish()
+
+
+@dataclass
+class ReceiptsUnderWay:
+    """Receipts being written (:func:`start_receipts`); :meth:`finish` waits and records them done."""
+
+    store: Store
+    writing: Pending[Path | None] | None = None
+    owed: list[list[int]] = field(default_factory=list)  # the submissions each receipt answers
+
+    def finish(self) -> list[Path]:
+        if self.writing is None:
+            return []
+        written = self.writing.result()
+        # One commit for all: a run killed before it rewrites the same receipts next time.
+        self.store.receipts_done([sid for path, ids in zip(written, self.owed) if path is not None for sid in ids])
+        return [path for path in written if path is not None]
+
+
+def start_receipts(
+    store: Store, county: CountyConfig, outbox: Path, inbox_files: Sequence[InboxFile] = (), c: Consolidation | None = None,
+    workers: Workers[RunContext] | None = None,
+) -> ReceiptsUnderWay:
+    """:func:`publish_receipts`, started."""
     due = store.receipts_due()
     if due.empty:
-        return []
+        return ReceiptsUnderWay(store)
     workers = workers or run_workers(county, 1)
     if workers.context.county is not county:
         raise ValueError("workers were started for another county")
@@ -285,10 +353,7 @@ def publish_receipts(
         file = here.get(row["source"]) or InboxFile(row["source"], row["file_name"], int(row["size"]), pd.Timestamp(row["received_at"]).to_pydatetime())
         jobs.append(ReceiptJob(file, row["sha256"], report, outbox, key))
         owed.append([r["submission_id"] for r in rows])
-    written = workers.map(_receipt_with_barrier, jobs, lost=_receipt_lost)
-    # One commit for all: a run killed before it rewrites the same receipts next time.
-    store.receipts_done([sid for path, ids in zip(written, owed) if path is not None for sid in ids])
-    return [path for path in written if path is not None]
+    return ReceiptsUnderWay(store, workers.submit(_receipt_with_barrier, jobs, lost=_receipt_lost), owed)
 
 
 def with_county_findings(report: Report, c: Consolidation | None) -> Report:
@@ -406,10 +471,9 @@ def ingest(
 ) -> list[Stored]:
     """Validate (on ``workers`` if given) and record, in batches, the files whose content the
     store has not seen; ``on_batch`` is told how many files each batch held (a progress bar)."""
-    known = store.known()
     stored: list[Stored] = []
-    for batch in batches(files, batch_size):
-        stored += store_files(store, validate_files(batch, county, known, workers))
+    for batch, checking in checking_batches(files, county, store.known(), batch_size, workers):
+        stored += store_files(store, checking.result())
         if on_batch:
             on_batch(len(batch))
     return stored
@@ -440,15 +504,12 @@ def run_once(
                 on_start(len(files))
             stored = ingest(store, county, files, settings.batch_size, on_batch, workers)
             c = consolidate_period(store, county, period, as_of, files)
-            master, reviews = None, FileReviews()
+            path, reviews = settings.master_path(county, period), FileReviews()
             if master_file:
-                path = settings.master_path(county, period)
                 reviews = take_file_reviews(store, county, c, path, files, Path(settings.outbox), as_of)
                 c = reviews.consolidation or c
-                master = publish_master(c, path)
-                record_publish(store, c)
-            result = RunResult(period, master, consolidation=c, reviews=reviews, usual_master=settings.master_path(county, period))
-            result.receipts = publish_receipts(store, county, Path(settings.outbox), files, c, workers) + reviews.receipts
+            master, receipts = publish(store, county, c, path if master_file else None, Path(settings.outbox), files, workers)
+            result = RunResult(period, master, receipts + reviews.receipts, consolidation=c, reviews=reviews, usual_master=path)
             return summarize(result, files, stored)
     finally:
         store.close()
