@@ -271,6 +271,7 @@ def _render(ws: WriteOnlyWorksheet, sheet: SheetData, styles: _Styles) -> None:
         ws.row_dimensions[r].height = sheet.signature_height
     ws.freeze_panes = sheet.freeze_cell
     apply_page_setup(ws, sheet.page_setup)
+    _declare_size(ws, sheet.end_row, sheet.width)
     # A streamed sheet writes each appended row at once, so one Cell per column serves every
     # row (making ~15 million Cell objects was a third of a city's publish), and cells that
     # look the same share one style array (the writer only reads it).
@@ -286,6 +287,13 @@ def _render(ws: WriteOnlyWorksheet, sheet: SheetData, styles: _Styles) -> None:
             cell.value = values[c - 1] if c <= len(values) else None
             cell._style = styles.array(ws, *looks.get(c, (None, None)))
         ws.append(row)
+
+
+def _declare_size(ws: WriteOnlyWorksheet, rows: int, columns: int) -> None:
+    """Write the sheet's size (``<dimension>``) ahead of its rows, as a normal openpyxl or Excel
+    file has it: without it a read-only reader (openpyxl, reading 审核意见 back on the next run)
+    parses every sheet to the end just to learn its size, 数据来源's 650 000 rows included."""
+    ws.calculate_dimension = lambda: f"A1:{col_letter(max(columns, 1))}{max(rows, 1)}"
 
 
 def _add_choices(ws: WriteOnlyWorksheet, header: str, choices: Sequence[str], cells: str) -> None:
@@ -311,6 +319,7 @@ def _add_charts(wb: Workbook, sheets: Sequence[SheetData]) -> None:
     if not charted:
         return
     ws, styles = wb.create_sheet(CHART_SHEET), _Styles()
+    _declare_size(ws, 2, 1)
     first = charted[0][0]
     # Before the first row: a streamed sheet writes its properties (fit to page) ahead of its rows.
     apply_page_setup(ws, chart_page_setup(f"{first.heading}：图表", first.stamp, len(charted)))
