@@ -31,6 +31,7 @@ import argparse
 import hashlib
 import importlib.util
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -182,6 +183,7 @@ def growth(n: int, with_index: bool) -> None:
         marks.append((start + len(items), _cpu() - cpu, time.perf_counter() - wall, _disk_bytes() - disk))
     store.close()
     size = (tmp / "growth.db").stat().st_size
+    shutil.rmtree(tmp, ignore_errors=True)
     print(f"\n{n} returns of 100 roster rows recorded in batches of 100 (SQLite{', with the USCC index' if with_index else ''}); per return:")
     print(f"{'returns':<16}{'CPU ms':>8}{'wall ms':>9}{'disk KiB':>10}")
     for lo, hi in ((0, min(2000, n)), (max(0, n - 2000), n)):
