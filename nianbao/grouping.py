@@ -18,12 +18,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import get_args
-
-import pandas as pd
+from typing import TYPE_CHECKING, get_args
 
 from nianbao.schemas.indicators import MONEY_UNIT
 from nianbao.schemas.models import AidRow, RosterRow, TownshipReturn, UnitType, field_specs
+
+if TYPE_CHECKING:  # pandas only for group_table: the worker processes that read returns never need it
+    import pandas as pd
 
 UNIT_TYPES: tuple[str, ...] = get_args(UnitType)
 DIM_UNIT_TYPE = "unit_type"  # group: 单位类型 (blank: 未填)
@@ -115,6 +116,8 @@ def group_table(totals: pd.DataFrame, names: Mapping[str, str], unit_codes: Iter
     ``group`` (label), one per measure key. Every unit type and every reporting unit with a
     current return gets a row, zeros included, so the blocks always add up to the same total.
     """
+    import pandas as pd
+
     keys = [m.key for m in MEASURES]
     t = totals[totals["dimension"].isin((DIM_UNIT_TYPE, DIM_ALL))].copy() if len(totals) else pd.DataFrame(columns=list(GROUP_COLUMNS))
     t["value"] = pd.to_numeric(t["value"], errors="coerce").astype("float64")

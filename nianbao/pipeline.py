@@ -20,6 +20,7 @@ import pandas as pd
 
 from nianbao.changes import compare, snapshot
 from nianbao.consolidate import Consolidation, Decision, FileStatus, TownshipStatus, consolidate, local_naive
+from nianbao.detail_rows import DetailRows, detail_rows
 from nianbao.inbox import InboxFile, check_inbox, list_returns, local_copy, sha256_of
 from nianbao.parallel import Pending, Workers
 from nianbao.runlock import run_lock
@@ -72,6 +73,7 @@ class Received:
     report: Report
     ret: TownshipReturn | None
     cells: CellMap | None = None  # where each value was read (lineage)
+    details: DetailRows | None = None  # the rows the store keeps of ``ret``, made where it was read
 
 
 @dataclass(frozen=True)
@@ -195,7 +197,9 @@ def _validate_one(item: tuple[InboxFile, str, Received | None], ctx: RunContext)
             digest = sha256_of(path)  # what was read, should the file have changed meanwhile
             stage = "validate"
             checked = check_file(path, county=ctx.county, name=file.name)
-        return Received(file, digest, checked.report, checked.ret, checked.cells)
+            stage = "store"
+            details = detail_rows(checked.ret, checked.cells) if checked.ret is not None else None
+        return Received(file, digest, checked.report, checked.ret, checked.cells, details)
     except Exception as exc:
         log.warning("file.internal at %s for %s: %s", stage, mask_text(file.name), type(exc).__name__)
         return Received(file, digest, _internal_report(file, stage, exc), None)
@@ -242,7 +246,8 @@ def store_files(store: Store, received: Sequence[Received]) -> list[Stored]:
 
 def _store_item(r: Received) -> tuple[Report, TownshipReturn | None, dict]:
     """What the store keeps of a file: the masked report, the masked name and place."""
-    file = dict(sha256=r.sha256, size=r.file.size, file_name=r.report.file, source=mask_text(r.file.url), received_at=r.file.modified, cells=r.cells)
+    file = dict(sha256=r.sha256, size=r.file.size, file_name=r.report.file, source=mask_text(r.file.url), received_at=r.file.modified,
+                cells=r.cells, details=r.details)
     return r.report, r.ret, file
 
 

@@ -90,7 +90,8 @@ from nianbao.consolidate import (
     FileStatus,
     Inputs,
 )
-from nianbao.grouping import DIM_ALL, DIM_UNIT_TYPE, GROUP_COLUMNS, detail_totals
+from nianbao.detail_rows import DetailRows, detail_rows
+from nianbao.grouping import DIM_ALL, DIM_UNIT_TYPE, GROUP_COLUMNS
 from nianbao.schemas.findings import Finding, Report, error
 from nianbao.schemas.models import Period, TownshipReturn
 from nianbao.workbooks.layout import CellMap
@@ -493,16 +494,11 @@ def _identity(report: Report, ret: TownshipReturn | None) -> tuple[str, str]:
     return township, _period_or_blank(report.period or (cover.period if cover else None))
 
 
-def _cell_rows(submission_id: int, ret: TownshipReturn, cells: CellMap | None) -> list[dict[str, Any]]:
-    """One row per indicator with a recorded cell or a 情况说明; cells come from the CellMap."""
-    notes = ret.notes.model_dump()
-    rows = []
-    for code in INDICATOR_CODES:
-        sheet, cell = cells.locate(f"summary.{code}") if cells is not None else (None, None)
-        note = notes.get(code)
-        if sheet or note:
-            rows.append({"submission_id": submission_id, "indicator": code, "sheet": sheet, "cell": cell, "note": note})
-    return rows
+def _insert_rows(session: Session, rows: Mapping[sa.Table, list[dict[str, Any]]]) -> None:
+    """One executemany per table (Core: the ORM's bulk path costs more per row than the insert)."""
+    for table, values in rows.items():
+        if values:
+            session.execute(table.insert(), values)
 
 
 def _latest_per_township(*columns: Any, table: Any, order: tuple[Any, ...], where: Any) -> Any:
@@ -585,7 +581,9 @@ class Store:
         """
         try:
             with self._sessions() as session:
-                out = [self._record(session, report, ret, **file) for report, ret, file in items]
+                rows: dict[sa.Table, list[dict[str, Any]]] = {}
+                out = [self._record(session, report, ret, rows=rows, **file) for report, ret, file in items]
+                _insert_rows(session, rows)
                 session.commit()
                 return out
         except IntegrityError:
@@ -633,7 +631,18 @@ class Store:
         source: str,
         received_at: datetime,
         cells: CellMap | None = None,
+        details: DetailRows | None = None,
+        rows: dict[sa.Table, list[dict[str, Any]]] | None = None,
     ) -> Recorded:
+        """Record one file. ``details``: :func:`nianbao.detail_rows.detail_rows` of ``ret`` and
+        ``cells`` if already made. Its detail rows go to ``rows`` (table -> rows) for the caller
+        to insert with the batch's (:func:`_insert_rows`); without ``rows`` they are inserted here."""
+        if rows is None:
+            mine: dict[sa.Table, list[dict[str, Any]]] = {}
+            recorded = self._record(session, report, ret, sha256=sha256, size=size, file_name=file_name, source=source,
+                                    received_at=received_at, cells=cells, details=details, rows=mine)
+            _insert_rows(session, mine)
+            return recorded
         if not report.readable or ret is None:
             status = FileStatus.UNREADABLE
         else:
@@ -663,25 +672,16 @@ class Store:
         )
         session.add(sub)
         session.flush()  # IntegrityError here: recorded concurrently (see record_many)
-        session.add(ReceiptDue(submission_id=sub.id))
+        rows.setdefault(ReceiptDue.__table__, []).append({"submission_id": sub.id, "done_at": None})
         if ret is not None:
-            # Core executemany, not ORM objects: ~165 rows a return, and the ORM's unit of work
-            # was most of the time spent storing a night's returns.
-            values = ret.summary.model_dump()
-            rows = [{"submission_id": sub.id, "indicator": code, "value": values[code]} for code in INDICATOR_CODES if values.get(code) is not None]
-            if rows:
-                session.execute(insert(SummaryValue), rows)
-            units = [{"submission_id": sub.id, "row": i, "uscc": r.uscc, "name": r.name} for i, r in enumerate(ret.roster)]
-            if units:
-                session.execute(insert(RosterUnit), units)
-                details = [{"submission_id": sub.id, "row": i, "data": r.model_dump(mode="json")} for i, r in enumerate(ret.roster)]
-                session.execute(insert(RosterDetail), details)
-            sources = _cell_rows(sub.id, ret, cells)
-            if sources:
-                session.execute(insert(SummaryCell), sources)
-            totals = [{"submission_id": sub.id, **t} for t in detail_totals(ret)]
-            if totals:
-                session.execute(insert(DetailTotal), totals)
+            # Core executemany for the whole batch, not ORM objects nor a statement per return:
+            # ~440 rows a return, and per-statement and per-object overhead was most of the
+            # time spent storing a night's returns. The rows are usually made by the worker
+            # process that read the file (``details``); they are this call's to stamp.
+            for name, table_rows in (details if details is not None else detail_rows(ret, cells)).items():
+                for row in table_rows:
+                    row["submission_id"] = sub.id
+                rows.setdefault(Base.metadata.tables[name], []).extend(table_rows)
         superseded, current = None, False
         if status is FileStatus.ACCEPTED:
             superseded, current = self._maybe_make_current(session, sub)
