@@ -15,9 +15,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from stdnum import exceptions as stdnum_exc
-from stdnum.cn import ric, uscc
-
 from nianbao.schemas.codes import ric_valid, uscc_valid
 from nianbao.schemas.county import CountyConfig, Limits
 from nianbao.schemas.findings import Finding, Severity
@@ -190,29 +187,30 @@ def _cover_date(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
 
 # --- 基层工会名册 -------------------------------------------------------------------------------
 
-_USCC_REASON = {
-    stdnum_exc.InvalidLength: "长度应为 18 位",
-    stdnum_exc.InvalidFormat: "含有不允许的字符",
-    stdnum_exc.InvalidComponent: "登记管理部门代码或机构类别代码不对",
-    stdnum_exc.InvalidChecksum: "最后一位校验码不对",
-}
+def _code_problem(kind: str, value: str) -> str | None:
+    """Why python-stdnum (the definition) rejects ``value`` as a USCC (``kind`` "uscc") or an
+    ID number ("ric"), in Chinese; None if it accepts it. Only codes the fast checks of
+    ``nianbao.schemas.codes`` reject come here, so a valid return never imports stdnum."""
+    from stdnum import exceptions as exc
+    from stdnum.cn import ric, uscc
 
-
-_ID_REASON = {**_USCC_REASON, stdnum_exc.InvalidComponent: "出生日期或地区码不对"}
-
-
-def _code_problem(validate: Callable[[str], str], value: str, reasons: dict) -> str | None:
+    reasons = {
+        exc.InvalidLength: "长度应为 18 位",
+        exc.InvalidFormat: "含有不允许的字符",
+        exc.InvalidComponent: "登记管理部门代码或机构类别代码不对" if kind == "uscc" else "出生日期或地区码不对",
+        exc.InvalidChecksum: "最后一位校验码不对",
+    }
     try:
-        validate(value)
-    except stdnum_exc.ValidationError as exc:
-        for kind, reason in reasons.items():
-            if isinstance(exc, kind):
+        (uscc if kind == "uscc" else ric).validate(value)
+    except exc.ValidationError as error:
+        for cls, reason in reasons.items():
+            if isinstance(error, cls):
                 return reason
         return "格式不对"
     except (KeyError, IndexError, ValueError):
         # python-stdnum 2.2's ric.validate raises KeyError for some region codes in its
         # database (e.g. 358422); a typo there must be a finding, not an unreadable file.
-        return "地区码不对" if reasons is _ID_REASON else "格式不对"
+        return "地区码不对" if kind == "ric" else "格式不对"
     return None
 
 
@@ -221,7 +219,7 @@ def _roster_uscc(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
     filled = [(i, code) for i, code in enumerate(codes) if code]
     ok = uscc_valid([code for _, code in filled])
     for (i, code), fine in zip(filled, ok):
-        if not fine and (reason := _code_problem(uscc.validate, code, _USCC_REASON)):
+        if not fine and (reason := _code_problem("uscc", code)):
             yield _f(
                 f"统一社会信用代码「{code}」{reason}（GB 32100-2015），请与营业执照核对",
                 field=f"roster.{i}.uscc",
@@ -373,7 +371,7 @@ def _roster_present(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
 
 def _ledger_id(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
     for i, code in enumerate(_column(ret, "ledger", "id_number")):
-        if code and not ric_valid(code) and (reason := _code_problem(ric.validate, code, _ID_REASON)):
+        if code and not ric_valid(code) and (reason := _code_problem("ric", code)):
             masked = mask_id(code)
             yield _f(
                 f"身份证号 {masked} {reason}（GB 11643），请核对",
