@@ -280,7 +280,7 @@ def build_return(
     cover: Raw, summary: Raw, roster: Sequence[Raw], ledger: Sequence[Raw], aid: Sequence[Raw] = (), notes: Raw | None = None
 ) -> tuple[TownshipReturn, list[Finding]]:
     findings: list[Finding] = []
-    ret = TownshipReturn(
+    parts = dict(
         cover=_one(Cover, cover, "cover", findings),
         summary=_one(Summary, summary, "summary", findings),
         roster=_rows(RosterRow, roster, "roster", findings),
@@ -288,4 +288,6 @@ def build_return(
         aid=_rows(AidRow, aid, "aid", findings),
         notes=_one(Notes, notes or {}, "notes", findings),
     )
-    return ret, findings
+    # Every part is a validated instance (or a list of them): validating them again in
+    # TownshipReturn would only check their types.
+    return TownshipReturn.model_construct(**parts), findings
