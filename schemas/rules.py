@@ -269,6 +269,9 @@ def _row_le(part: str, whole: str) -> Check:
 def _roster_union_year(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
     period = ctx.period or ret.cover.period
     last_year = Period(period).year if period and re.match(r"^\d{4}", period) else ctx.today.year
+    has, year = _column(ret, "roster", "has_union"), _column(ret, "roster", "union_year")
+    if all((y is not None and 1949 <= y <= last_year) if h else (y is None) for h, y in zip(has, year)):
+        return  # the usual case, checked column by column: every row consistent
     for i, row in enumerate(ret.roster):
         where = dict(field=f"roster.{i}.union_year", label=_ROSTER_LABEL["union_year"])
         if row.has_union and row.union_year is None:
@@ -280,6 +283,9 @@ def _roster_union_year(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Findin
 
 
 def _roster_dues(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
+    pays, amount = _column(ret, "roster", "pays_dues"), _column(ret, "roster", "dues_amount")
+    if all(a is not None if p else (p is None or not a) for p, a in zip(pays, amount)):
+        return  # the usual case, checked column by column: every row consistent
     for i, row in enumerate(ret.roster):
         where = dict(field=f"roster.{i}.dues_amount", label=_ROSTER_LABEL["dues_amount"])
         if row.pays_dues and row.dues_amount is None:
@@ -432,6 +438,10 @@ def _too_large(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
         ("ledger", LedgerRow, ret.ledger),
     ):
         specs = _BOUNDED[prefix]
+        if model is not None and not any(  # the usual case, column by column: nothing too large
+            v is not None and v > bound[kind] for name, kind, _ in specs for v in _column(ret, prefix, name)
+        ):
+            continue
         for i, record in enumerate(records):
             for name, kind, label in specs:
                 value = getattr(record, name)

@@ -21,6 +21,7 @@ import io
 import re
 import zipfile
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -399,18 +400,22 @@ def _table_rows(grid: _Grid, header_row: int, columns: dict[str, int]) -> tuple[
     """The non-blank rows below the header (to the end of the sheet), their sheet rows, and
     the (row, col) of the empty cells inside them."""
     rows, numbers, empty = [], [], []
-    fields = list(columns.items())
+    names, cols = list(columns), list(columns.values())
+    last = max(cols)
+    take = itemgetter(*(c - 1 for c in cols)) if len(cols) > 1 else (lambda line: (line[cols[0] - 1],))
     for r, line in enumerate(grid.rows[header_row:], start=header_row + 1):
         width = len(line)
         if line.count("") == width:
             continue
-        record = {name: (line[c - 1] if c <= width else "") for name, c in fields}
-        if all(is_blank(v) for v in record.values()):
+        values = take(line) if width >= last else tuple(line[c - 1] if c <= width else "" for c in cols)
+        if all(is_blank(v) for v in values):
             continue
-        for name, c in fields:
-            if record[name] == "":
-                record[name] = None
-                empty.append((r, c))
+        record = dict(zip(names, values))
+        if "" in values:
+            for name, c, v in zip(names, cols, values):
+                if v == "":
+                    record[name] = None
+                    empty.append((r, c))
         rows.append(record)
         numbers.append(r)
     return rows, numbers, empty
