@@ -26,6 +26,7 @@ import importlib.util
 import re
 from collections.abc import Sequence
 from functools import cache, lru_cache
+from operator import mul
 from pathlib import Path
 
 # GB 32100-2015, as in stdnum.cn.uscc
@@ -40,7 +41,7 @@ def _uscc_ok(code: str) -> bool:
         return False
     value = _USCC_VALUE.get
     try:
-        total = sum(value(c) * w for c, w in zip(code, _USCC_WEIGHTS))
+        total = sum(map(mul, map(value, code), _USCC_WEIGHTS))  # the first 17 characters
         return (31 - total) % 31 == value(code[17])
     except TypeError:  # a character outside the alphabet (value None)
         return False

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from operator import attrgetter
 
 from nianbao.schemas.codes import ric_valid, uscc_valid
 from nianbao.schemas.county import CountyConfig, Limits
@@ -74,7 +75,7 @@ def _column(ret: TownshipReturn, sheet: str, name: str) -> list:
     key = (sheet, name)
     if key not in cache:
         rows = ret.roster if sheet == "roster" else ret.ledger
-        cache[key] = [getattr(r, name) for r in rows]
+        cache[key] = list(map(attrgetter(name), rows))
     return cache[key]
 
 
