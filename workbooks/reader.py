@@ -461,13 +461,14 @@ def _formula_cells(xml: bytes) -> dict[tuple[int, int], FormulaWithoutValue]:
     return {pos: FormulaWithoutValue(text) for pos, text in _formulas_without_value(xml).items()}
 
 
+_ERROR_MARK = re.compile(rb't="e"')
 _ERROR_CELL = re.compile(rb'<c r="([A-Z]+)(\d+)"[^>]*?\bt="e"[^>]*>(?:(?!</c>).)*?<v>([^<]*)</v>', re.S)
 
 
 def _error_cells(xml: bytes) -> dict[tuple[int, int], ExcelError]:
     """Cells showing an Excel error value: calamine reads ``#DIV/0!`` as an empty cell, which
     must not be reported as 未填写."""
-    if b't="e"' not in xml:
+    if not _ERROR_MARK.search(xml):  # a regex finds this needle faster than ``in`` does
         return {}
     return {(int(m.group(2)), L.col_index(m.group(1).decode())): ExcelError(m.group(3).decode("utf-8", "replace")) for m in _ERROR_CELL.finditer(xml)}
 
