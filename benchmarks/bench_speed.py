@@ -23,7 +23,6 @@ The returns are bench_flow.py's: generated bases and copies with rewritten codes
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import statistics
@@ -94,13 +93,14 @@ def _pss(pid: int) -> int:
 class PeakRSS:
     """Samples the memory of this process and all its descendants: summed RSS and summed PSS."""
 
-    def __init__(self, every: float = 0.2):
+    def __init__(self, every: float = 0.2, root: int | None = None):
         self.every, self.peak, self.peak_pss, self._stop = every, 0, 0, threading.Event()
+        self.root = os.getpid() if root is None else root
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            pids = _tree(os.getpid())
+            pids = _tree(self.root)
             self.peak = max(self.peak, sum(_stat(pid)[1] for pid in pids))
             self.peak_pss = max(self.peak_pss, sum(_pss(pid) for pid in pids))
             self._stop.wait(self.every)
@@ -115,35 +115,76 @@ class PeakRSS:
 
 
 class Stages:
-    """Wall and tree-CPU seconds spent inside the plain pipeline functions, by stage."""
+    """Wall and tree-CPU seconds spent inside the plain pipeline functions, by stage, and the
+    span of the ingest phase (first file read to last batch stored) with the cores it used.
+
+    The baseline read a batch, then stored it, then wrote the master workbook, then the
+    receipts. Now the workers read the next batch while this process stores one, and write
+    the receipts while it writes the master workbook: "validate" is then the time spent
+    starting a batch and waiting for it, "publish" the master workbook and receipts together
+    ("master" is part of it). Workers' CPU counts in whichever stage was running meanwhile.
+    """
 
     NAMES = {
         "extract": "extract",
         "validate_files": "validate",
+        "start_validation": "validate",
         "store_files": "store",
         "consolidate_period": "consolidate",
         "publish_master": "master",
         "publish_receipts": "receipts",
+        "publish": "publish",
     }
+    INGEST = {"validate", "store"}
+    WAITS = {"_validate_one": "validate", "_receipt_with_barrier": "receipts"}
 
     def __init__(self) -> None:
         self.wall: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
+        self.ingest: list[tuple[float, float]] = []  # (wall, tree CPU) at each ingest stage's start and end
+        self.top = 0.0  # wall seconds inside the outermost timed calls: the plain functions' work
+        self._depth = 0
 
     def install(self, module: object) -> None:
         for func, stage in self.NAMES.items():
-            setattr(module, func, self._wrap(getattr(module, func), stage))
+            if hasattr(module, func):
+                setattr(module, func, self._wrap(getattr(module, func), stage))
+        try:
+            from nianbao.parallel import Pending
+        except ImportError:  # the baseline had no workers
+            return
+        result = Pending.result
+        waits = self.WAITS
+
+        def timed_result(pending):
+            stage = waits.get(getattr(pending._fn, "__name__", ""), "wait")
+            return self._wrap(lambda: result(pending), stage)()
+
+        Pending.result = timed_result
 
     def _wrap(self, fn: Callable, stage: str) -> Callable:
         def timed(*args, **kwargs):
             wall, cpu = time.perf_counter(), tree_cpu()
+            self._depth += 1
             try:
                 return fn(*args, **kwargs)
             finally:
-                self.wall[stage] = self.wall.get(stage, 0.0) + time.perf_counter() - wall
-                self.cpu[stage] = self.cpu.get(stage, 0.0) + tree_cpu() - cpu
+                self._depth -= 1
+                end_wall, end_cpu = time.perf_counter(), tree_cpu()
+                if self._depth == 0:
+                    self.top += end_wall - wall
+                self.wall[stage] = self.wall.get(stage, 0.0) + end_wall - wall
+                self.cpu[stage] = self.cpu.get(stage, 0.0) + end_cpu - cpu
+                if stage in self.INGEST:
+                    self.ingest += [(wall, cpu), (end_wall, end_cpu)]
 
         return timed
+
+    def ingest_cores(self) -> float:
+        if not self.ingest:
+            return float("nan")
+        (w0, c0), (w1, c1) = min(self.ingest), max(self.ingest)
+        return (c1 - c0) / (w1 - w0) if w1 > w0 else float("nan")
 
 
 # --- one end-to-end run, in a child ------------------------------------------------------------
@@ -165,19 +206,17 @@ def child(kind: str, n: int, root: Path) -> dict:
     if kind == "flow":
         from nianbao.flows.nightly import nightly
 
-        extra = {"processes": None} if "processes" in inspect.signature(nightly.fn).parameters else {}
         (out_dir / "empty").mkdir()
         start = time.perf_counter()
-        nightly(period=PERIOD, **{**settings, "inbox": str(out_dir / "empty"), "db": f"sqlite:///{out_dir / 'warm.db'}"}, **extra)
+        nightly(period=PERIOD, **{**settings, "inbox": str(out_dir / "empty"), "db": f"sqlite:///{out_dir / 'warm.db'}"})
         result["warmup_s"] = time.perf_counter() - start
         stages.install(pipeline)
-        run = lambda: nightly(period=PERIOD, **settings, **extra)  # noqa: E731
+        run = lambda: nightly(period=PERIOD, **settings)  # noqa: E731 (workers: the default, one per core)
     else:
         from nianbao.settings import Settings
 
-        extra = {"processes": None} if "processes" in inspect.signature(pipeline.run_once).parameters else {}
         stages.install(pipeline)
-        run = lambda: pipeline.run_once(Settings(**settings), PERIOD, **extra)  # noqa: E731
+        run = lambda: pipeline.run_once(Settings(**settings), PERIOD)  # noqa: E731
     cpu0 = tree_cpu()
     with PeakRSS() as peak:
         start = time.perf_counter()
@@ -193,6 +232,8 @@ def child(kind: str, n: int, root: Path) -> dict:
         receipts=len(res.receipts),
         stage_wall=stages.wall,
         stage_cpu=stages.cpu,
+        ingest_cores=stages.ingest_cores(),
+        work_s=stages.top,
     )
     return result
 
@@ -287,6 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-read", action="store_true")
     parser.add_argument("--skip-runs", action="store_true", help="only the per-return and start-up figures")
     parser.add_argument("--only", choices=["flow", "pipeline"], help="run only this kind end to end")
+    parser.add_argument(
+        "--ephemeral", action="store_true",
+        help="flow runs start Prefect's temporary server as a child (counted in their memory) instead of "
+        "reporting to a server started here first, as under nianbao serve",
+    )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     root = args.dir or Path(tempfile.mkdtemp(prefix="nianbao-speed-"))
@@ -316,28 +362,47 @@ def main(argv: list[str] | None = None) -> int:
 
     kinds = [] if args.skip_runs else [args.only] if args.only else ["flow", "pipeline"]
     results = []
-    for n in ns:
-        for kind in kinds:
-            cmd = [sys.executable, __file__, "--child", kind, str(n), "--dir", str(root)]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode:
-                print(f"{kind} N={n} failed:\n{proc.stderr[-2000:]}")
-                continue
-            results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-            r = results[-1]
-            print(f"  ran {kind} N={n}: {r['wall_s']:.1f} s", flush=True)
+    server = None
+    if "flow" in kinds and not args.ephemeral:  # as under nianbao serve: the server outlives the runs
+        from nianbao.office import Office
+        from nianbao.prefect_office import LocalServer, prefect_environment
 
-    print(f"\n{'run':<10}{'N':>7}{'wall s':>8}{'CPU s':>7}{'ms/ret':>8}{'cores':>7}{'cores@val':>10}{'RSS MB':>8}{'PSS MB':>8}{'Prefect':>9}   ms per return by stage")
+        office = Office(root / "prefect-office")
+        os.environ.update(prefect_environment(office))
+        server = LocalServer(office, port=4390)
+        server.start()
+        os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        for n in ns:
+            for kind in kinds:
+                cmd = [sys.executable, __file__, "--child", kind, str(n), "--dir", str(root)]
+                with PeakRSS(root=server.process.pid if server and server.process else os.getpid()) as server_peak:
+                    proc = subprocess.run(cmd, capture_output=True, text=True)
+                if proc.returncode:
+                    print(f"{kind} N={n} failed:\n{proc.stderr[-2000:]}")
+                    continue
+                results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                r = results[-1]
+                r["server_mb"] = server_peak.peak / 2**20 if server and kind == "flow" else float("nan")
+                print(f"  ran {kind} N={n}: {r['wall_s']:.1f} s", flush=True)
+    finally:
+        if server is not None:
+            server.stop()
+
+    print(f"\n{'run':<10}{'N':>7}{'wall s':>8}{'CPU s':>7}{'ms/ret':>8}{'cores':>7}{'cores@ingest':>13}{'RSS MB':>8}{'PSS MB':>8}{'Prefect':>9}{'server MB':>10}   ms per return by stage")
     for r in results:
-        work = sum(r["stage_wall"].values())
-        v_wall = r["stage_wall"].get("validate", 0.0)
-        cores_val = r["stage_cpu"].get("validate", 0.0) / v_wall if v_wall else float("nan")
+        work = r.get("work_s", sum(r["stage_wall"].values()))
+        cores_val = r.get("ingest_cores", float("nan"))
         share = (r["wall_s"] - work) / r["wall_s"] if r["kind"] == "flow" else float("nan")
         stages = "  ".join(f"{k} {v / r['n'] * 1000:.1f}" for k, v in r["stage_wall"].items())
         print(
-            f"{r['kind']:<10}{r['n']:>7}{r['wall_s']:>8.1f}{r['cpu_s']:>7.1f}{r['wall_s'] / r['n'] * 1000:>8.1f}{r['cores']:>7.2f}{cores_val:>10.2f}"
-            f"{r['peak_mb']:>8.0f}{r['peak_pss_mb']:>8.0f}{share:>9.1%}   {stages}"
+            f"{r['kind']:<10}{r['n']:>7}{r['wall_s']:>8.1f}{r['cpu_s']:>7.1f}{r['wall_s'] / r['n'] * 1000:>8.1f}{r['cores']:>7.2f}{cores_val:>13.2f}"
+            f"{r['peak_mb']:>8.0f}{r['peak_pss_mb']:>8.0f}{share:>9.1%}{r.get('server_mb', float('nan')):>10.0f}   {stages}"
         )
+    print("stages (ms per return): publish = master workbook and receipts together where they overlap, master a part of it;")
+    print("cores@ingest: tree CPU over wall from the first return read to the last batch stored")
+    print("RSS, PSS: the run's process tree (the run, its workers); server MB: the Prefect server the flow reported to,")
+    print("  started once before the runs as nianbao serve does (with --ephemeral: a temporary server inside the run's tree)")
     print("RSS: summed over the process tree (shared pages counted in every process); PSS: shared pages counted once")
     print("targets: check_file ≤ 1.6 × calamine; N = 10 000 flow ≤ 180 s, ≥ 1.6 cores over validate, Prefect ≤ 10 %,")
     print("         peak RSS of the tree ≤ 500 MB, store ms/return flat from 2 000 to 10 000")

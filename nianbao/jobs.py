@@ -133,7 +133,7 @@ def _prefect_run(settings: Settings, office: Office, period: str | None, api: st
 def flow_parameters(settings: Settings, period: str | None) -> dict:
     return {
         "period": period, "config": str(Path(settings.config).resolve()), "inbox": settings.inbox, "db": settings.db,
-        "out": settings.out, "outbox": settings.outbox, "batch_size": settings.batch_size,
+        "out": settings.out, "outbox": settings.outbox, "batch_size": settings.batch_size, "processes": settings.processes,
     }
 
 

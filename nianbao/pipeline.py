@@ -21,6 +21,7 @@ import pandas as pd
 from nianbao.changes import compare, snapshot
 from nianbao.consolidate import Consolidation, Decision, FileStatus, TownshipStatus, consolidate, local_naive
 from nianbao.inbox import InboxFile, check_inbox, list_returns, local_copy, sha256_of
+from nianbao.parallel import Pending, Workers
 from nianbao.runlock import run_lock
 from nianbao.store import Recorded, Store, open_store
 from nianbao.validate import check_file, internal_finding, mask_report
@@ -115,33 +116,95 @@ def extract(inbox: str, *, required: bool = False) -> list[InboxFile]:
     return list_returns(inbox)
 
 
-def validate_files(files: Iterable[InboxFile], county: CountyConfig, known: Container[str]) -> list[Received]:
-    """Validate the files not seen before. One bad file yields a finding, never an exception.
+@dataclass(frozen=True)
+class RunContext:
+    """What every worker of a run needs: shipped once to each worker process, not per file."""
+
+    county: CountyConfig
+
+
+def run_workers(county: CountyConfig, processes: int | None = 0) -> Workers[RunContext]:
+    """The worker processes of one run (``processes`` 0: one per core; 1: none, all inline)."""
+    return Workers(processes, RunContext(county), preload=("nianbao.validate", "nianbao.workbooks.receipt"))
+
+
+def validate_files(
+    files: Iterable[InboxFile], county: CountyConfig, known: Container[str], workers: Workers[RunContext] | None = None
+) -> list[Received]:
+    """Validate the files not seen before, on ``workers`` (from :func:`run_workers` for the
+    same county) if given, else here one by one. One bad file yields a finding, never an exception.
 
     The barrier is per file: whatever goes wrong while copying, hashing, reading or checking
-    one file becomes a ``file.internal`` finding on that file, and the others go on.
+    one file becomes a ``file.internal`` finding on that file, and the others go on; a file
+    that kills its worker process gets that finding too (:class:`nianbao.parallel.Workers`).
+    Files are fingerprinted here first, so a file recorded before is skipped without reading it
+    and ``known`` (which may be the database) never leaves this process.
     """
-    out = []
-    for file in files:
-        received = _validate_one(file, county, known)
-        if received is not None:
-            out.append(received)
-    return out
+    return start_validation(files, county, known, workers).result()
 
 
-def _validate_one(file: InboxFile, county: CountyConfig, known: set[str]) -> Received | None:
-    stage, digest = "read", _name_digest(file)
+def start_validation(
+    files: Iterable[InboxFile], county: CountyConfig, known: Container[str], workers: Workers[RunContext] | None = None
+) -> Pending[Received]:
+    """:func:`validate_files`, started: the workers read while the caller goes on."""
+    workers = workers or run_workers(county, 1)
+    if workers.context.county is not county:
+        raise ValueError("workers were started for another county")
+    todo = [item for item in map(_fingerprint, files) if item[1] not in known]
+    return workers.submit(_validate_one, todo, lost=_lost_in_worker)
+
+
+def checking_batches(
+    files: Sequence[InboxFile], county: CountyConfig, known: Container[str], size: int, workers: Workers[RunContext] | None = None
+) -> Iterator[tuple[Sequence[InboxFile], Pending[Received]]]:
+    """(batch, its validation under way) for each batch of ``files``, the next batch always
+    started before one is handed out: the workers read it while this process stores the last.
+
+    A file whose content is also in the batch before is read twice and recorded once (the
+    store knows it by then), exactly as a duplicate within one batch.
+    """
+    ahead: tuple[Sequence[InboxFile], Pending[Received]] | None = None
+    for batch in batches(files, size):
+        started = (batch, start_validation(batch, county, known, workers))
+        if ahead is not None:
+            yield ahead
+        ahead = started
+    if ahead is not None:
+        yield ahead
+
+
+def _fingerprint(file: InboxFile) -> tuple[InboxFile, str, Received | None]:
+    """(file, sha256, None), or a stand-in digest and the finding if the file cannot be read."""
     try:
         with local_copy(file) as path:
-            digest = sha256_of(path)
-            if digest in known:
-                return None
+            return file, sha256_of(path), None
+    except Exception as exc:
+        log.warning("file.internal at read for %s: %s", mask_text(file.name), type(exc).__name__)
+        digest = _name_digest(file)
+        return file, digest, Received(file, digest, _internal_report(file, "read", exc), None)
+
+
+def _validate_one(item: tuple[InboxFile, str, Received | None], ctx: RunContext) -> Received:
+    """Check one file (in a worker process when there are workers)."""
+    file, digest, failed = item
+    if failed is not None:
+        return failed
+    stage = "read"
+    try:
+        with local_copy(file) as path:
+            digest = sha256_of(path)  # what was read, should the file have changed meanwhile
             stage = "validate"
-            checked = check_file(path, county=county, name=file.name)
+            checked = check_file(path, county=ctx.county, name=file.name)
         return Received(file, digest, checked.report, checked.ret, checked.cells)
     except Exception as exc:
         log.warning("file.internal at %s for %s: %s", stage, mask_text(file.name), type(exc).__name__)
         return Received(file, digest, _internal_report(file, stage, exc), None)
+
+
+def _lost_in_worker(item: tuple[InboxFile, str, Received | None], exc: BaseException) -> Received:
+    file, digest, _ = item
+    log.warning("file.internal at validate for %s: the worker process died", mask_text(file.name))
+    return Received(file, digest, _internal_report(file, "validate", exc), None)
 
 
 def _name_digest(file: InboxFile) -> str:
@@ -214,10 +277,29 @@ def publish_master(c: Consolidation, path: Path) -> Path:
     return write_master(c, path)
 
 
+def publish(
+    store: Store, county: CountyConfig, c: Consolidation, master: Path | None, outbox: Path,
+    inbox_files: Sequence[InboxFile] = (), workers: Workers[RunContext] | None = None,
+) -> tuple[Path | None, list[Path]]:
+    """The master workbook at ``master`` (None: leave it alone) and the receipts owed, at the same
+    time: the workers write receipts while this process writes the master workbook.
+
+    Returns where the master workbook was written (see :func:`publish_master`) and the receipts.
+    """
+    receipts = start_receipts(store, county, outbox, inbox_files, c, workers)
+    written = None
+    if master is not None:
+        written = publish_master(c, master)
+        record_publish(store, c)
+    return written, receipts.finish()
+
+
 def publish_receipts(
-    store: Store, county: CountyConfig, outbox: Path, inbox_files: Sequence[InboxFile] = (), c: Consolidation | None = None
+    store: Store, county: CountyConfig, outbox: Path, inbox_files: Sequence[InboxFile] = (), c: Consolidation | None = None,
+    workers: Workers[RunContext] | None = None,
 ) -> list[Path]:
-    """The receipts the store says are owed: one per township and period (the latest file wins).
+    """The receipts the store says are owed: one per township and period (the latest file wins),
+    written on ``workers`` (from :func:`run_workers` for the same county) if given.
 
     With the run's consolidation ``c``, a receipt also carries the county's warnings about that
     file (outliers across townships), marked 已说明 where the township explained them.
@@ -225,28 +307,53 @@ def publish_receipts(
     "Receipt due" is recorded with each new submission and marked done here once the file
     exists, so a run killed between the store commit and this step loses no receipt: the next
     run writes it. The barrier is per receipt: a failure becomes a ``file.internal`` finding in
-    a receipt of the 回执 sheet alone, and the other receipts are written.
+    a receipt of the 回执 sheet alone, and the other receipts are written; a receipt whose worker
+    died stays due for the next run.
     """
+    return start_receipts(store, county, outbox, inbox_files, c, workers).finish()
+
+
+@dataclass
+class ReceiptsUnderWay:
+    """Receipts being written (:func:`start_receipts`); :meth:`finish` waits and records them done."""
+
+    store: Store
+    writing: Pending[Path | None] | None = None
+    owed: list[list[int]] = field(default_factory=list)  # the submissions each receipt answers
+
+    def finish(self) -> list[Path]:
+        if self.writing is None:
+            return []
+        written = self.writing.result()
+        # One commit for all: a run killed before it rewrites the same receipts next time.
+        self.store.receipts_done([sid for path, ids in zip(written, self.owed) if path is not None for sid in ids])
+        return [path for path in written if path is not None]
+
+
+def start_receipts(
+    store: Store, county: CountyConfig, outbox: Path, inbox_files: Sequence[InboxFile] = (), c: Consolidation | None = None,
+    workers: Workers[RunContext] | None = None,
+) -> ReceiptsUnderWay:
+    """:func:`publish_receipts`, started."""
     due = store.receipts_due()
     if due.empty:
-        return []
+        return ReceiptsUnderWay(store)
+    workers = workers or run_workers(county, 1)
+    if workers.context.county is not county:
+        raise ValueError("workers were started for another county")
     here = {mask_text(f.url): f for f in inbox_files}
     latest: dict[str, list] = {}
     for row in due.to_dict("records"):
         key = _receipt_key(row["township_code"], row["period"], row["sha256"], county, row["file_name"])
         latest.setdefault(key, []).append(row)
-    paths, done = [], []
+    jobs, owed = [], []
     for key, rows in sorted(latest.items()):
         row = max(rows, key=lambda r: (pd.Timestamp(r["received_at"]), r["submission_id"]))
         report = with_county_findings(_stored_report(row), c)
         file = here.get(row["source"]) or InboxFile(row["source"], row["file_name"], int(row["size"]), pd.Timestamp(row["received_at"]).to_pydatetime())
-        path = _receipt_with_barrier(file, row["sha256"], report, county, outbox, key)
-        if path is not None:
-            done += [r["submission_id"] for r in rows]
-            paths.append(path)
-    # One commit for all: a run killed before it rewrites the same receipts next time.
-    store.receipts_done(done)
-    return paths
+        jobs.append(ReceiptJob(file, row["sha256"], report, outbox, key))
+        owed.append([r["submission_id"] for r in rows])
+    return ReceiptsUnderWay(store, workers.submit(_receipt_with_barrier, jobs, lost=_receipt_lost), owed)
 
 
 def with_county_findings(report: Report, c: Consolidation | None) -> Report:
@@ -274,7 +381,19 @@ def _stored_report(row: Mapping) -> Report:
     )
 
 
-def _receipt_with_barrier(file: InboxFile, sha256: str, report: Report, county: CountyConfig, outbox: Path, key: str) -> Path | None:
+@dataclass(frozen=True)
+class ReceiptJob:
+    """One receipt to write: what a worker process needs besides the county."""
+
+    file: InboxFile
+    sha256: str
+    report: Report
+    outbox: Path
+    key: str
+
+
+def _receipt_with_barrier(job: ReceiptJob, ctx: RunContext) -> Path | None:
+    file, sha256, report, county, outbox, key = job.file, job.sha256, job.report, ctx.county, job.outbox, job.key
     try:
         return write_township_receipt(file, sha256, report, county, outbox, key)
     except Exception as exc:
@@ -286,6 +405,11 @@ def _receipt_with_barrier(file: InboxFile, sha256: str, report: Report, county: 
     except Exception as again:
         log.error("no receipt for %s: %s", report.file, type(again).__name__)
         return None
+
+
+def _receipt_lost(job: ReceiptJob, exc: BaseException) -> None:
+    log.error("no receipt for %s: the worker process died; it stays due for the next run", job.report.file)
+    return None
 
 
 def _receipt_key(township: str | None, period: str | None, sha256: str, county: CountyConfig, file_name: str = "") -> str:
@@ -343,14 +467,13 @@ def clean_stale_temp(*folders: Path | str) -> int:
 
 def ingest(
     store: Store, county: CountyConfig, files: Sequence[InboxFile], batch_size: int,
-    on_batch: Callable[[int], None] | None = None,
+    on_batch: Callable[[int], None] | None = None, workers: Workers[RunContext] | None = None,
 ) -> list[Stored]:
-    """Validate and record, in batches, the files whose content the store has not seen;
-    ``on_batch`` is told how many files each batch held (a progress bar)."""
-    known = store.known()
+    """Validate (on ``workers`` if given) and record, in batches, the files whose content the
+    store has not seen; ``on_batch`` is told how many files each batch held (a progress bar)."""
     stored: list[Stored] = []
-    for batch in batches(files, batch_size):
-        stored += store_files(store, validate_files(batch, county, known))
+    for batch, checking in checking_batches(files, county, store.known(), batch_size, workers):
+        stored += store_files(store, checking.result())
         if on_batch:
             on_batch(len(batch))
     return stored
@@ -362,7 +485,8 @@ def run_once(
 ) -> RunResult:
     """The whole job without Prefect: ``nianbao run`` without a Prefect server, the add-in,
     and the benchmark's baseline. ``on_start`` is told how many files the inbox holds and
-    ``on_batch`` how many each batch held (a progress bar).
+    ``on_batch`` how many each batch held (a progress bar). Returns are read and receipts
+    written on ``settings.processes`` worker processes when there are enough of them.
 
     ``master_file=False`` leaves the master workbook file alone (the add-in refreshes the
     book open in Excel instead, and stores the 审核意见 typed in it itself); otherwise the
@@ -374,21 +498,18 @@ def run_once(
     clean_stale_temp(settings.outbox, settings.master_path(county, period).parent)
     store = open_store(settings.db)
     try:
-        with run_lock(store, county.county_code, period, purpose="汇总"):
+        with run_lock(store, county.county_code, period, purpose="汇总"), run_workers(county, settings.processes) as workers:
             files = extract(settings.inbox, required=master_file)
             if on_start:
                 on_start(len(files))
-            stored = ingest(store, county, files, settings.batch_size, on_batch)
+            stored = ingest(store, county, files, settings.batch_size, on_batch, workers)
             c = consolidate_period(store, county, period, as_of, files)
-            master, reviews = None, FileReviews()
+            path, reviews = settings.master_path(county, period), FileReviews()
             if master_file:
-                path = settings.master_path(county, period)
                 reviews = take_file_reviews(store, county, c, path, files, Path(settings.outbox), as_of)
                 c = reviews.consolidation or c
-                master = publish_master(c, path)
-                record_publish(store, c)
-            result = RunResult(period, master, consolidation=c, reviews=reviews, usual_master=settings.master_path(county, period))
-            result.receipts = publish_receipts(store, county, Path(settings.outbox), files, c) + reviews.receipts
+            master, receipts = publish(store, county, c, path if master_file else None, Path(settings.outbox), files, workers)
+            result = RunResult(period, master, receipts + reviews.receipts, consolidation=c, reviews=reviews, usual_master=path)
             return summarize(result, files, stored)
     finally:
         store.close()

@@ -28,6 +28,7 @@ class Settings:
     out: str = "workbooks/out"  # the master workbook goes here
     outbox: str = "workbooks/outbox"  # receipts (回执) for the townships
     batch_size: int = 50
+    processes: int = 0  # worker processes that read returns and write receipts; 0: one per core
 
     def master_path(self, county: CountyConfig, period: str) -> Path:
         return Path(self.out) / master_name(county, period)
@@ -49,6 +50,7 @@ SETTINGS_ENV = {
     "out": "NIANBAO_OUT",
     "outbox": "NIANBAO_OUTBOX",
     "batch_size": "NIANBAO_BATCH_SIZE",
+    "processes": "NIANBAO_PROCESSES",
 }
 
 
@@ -108,13 +110,14 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
 
 
 def _setting(key: str, value: object, where: str, folder: Path | None) -> object:
-    if key == "batch_size":
+    if key in ("batch_size", "processes"):
+        least, example = (1, "50") if key == "batch_size" else (0, "2（0 表示每个处理器核心一个）")
         try:
             number = int(str(value))
         except ValueError:
-            number = 0
-        if isinstance(value, bool) or number < 1:
-            raise SettingsError(f"{where} 为「{value}」，应为正整数，如 50")
+            number = -1
+        if isinstance(value, bool) or number < least:
+            raise SettingsError(f"{where} 为「{value}」，应为{'正' if least else '非负'}整数，如 {example}")
         return number
     if not isinstance(value, str) or not value.strip():
         raise SettingsError(f"{where} 为「{value}」，应为非空的路径或地址（用英文引号括起来）")

@@ -143,6 +143,38 @@ def test_running_twice_changes_nothing(demo):
     store.close()
 
 
+def test_worker_processes_publish_what_one_process_publishes(demo, monkeypatch, tmp_path):
+    """Returns read and receipts written on two worker processes (every batch big enough for
+    them) give the same master workbook and receipts as everything in this process."""
+    from nianbao import parallel
+    from nianbao.workbooks.master_layout import STAMP_PREFIX
+
+    plan, root = demo
+    alone = run(root, processes=1)
+    other = tmp_path / "other"
+    shutil.copytree(root, other, ignore=shutil.ignore_patterns("out", "outbox", "db", "*.db", "*.sqlite"), copy_function=shutil.copy2)
+    DB[other] = f"sqlite:///{tmp_path / 'other.sqlite'}"
+    monkeypatch.setattr(parallel, "MIN_PARALLEL", 2)
+    pools, close = [], parallel.Workers.close
+    monkeypatch.setattr(parallel.Workers, "close", lambda self: (pools.append(self.started), close(self)))
+    both = run(other, processes=2)
+    DB.pop(other)
+
+    def values(path):
+        wb = load_workbook(path)
+        return {
+            ws.title: [tuple("<stamp>" if isinstance(v, str) and v.startswith(STAMP_PREFIX) else v for v in row) for row in ws.iter_rows(values_only=True)]
+            for ws in wb.worksheets
+        }
+
+    assert both.seen == alone.seen and both.new == alone.new and both.accepted == alone.accepted
+    assert pools == [1]  # the run's workers: one pool, started once, never restarted
+    assert values(both.master) == values(alone.master)
+    assert sorted(p.name for p in both.receipts) == sorted(p.name for p in alone.receipts)
+    for receipt in alone.receipts:
+        assert values(other / "outbox" / receipt.name) == values(receipt), receipt.name
+
+
 def test_resubmission_replaces_exactly_one_township(demo):
     plan, root = demo
     first = run(root).consolidation.by_township.set_index("township_code")
