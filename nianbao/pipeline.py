@@ -346,28 +346,37 @@ def start_receipts(
     for row in due.to_dict("records"):
         key = _receipt_key(row["township_code"], row["period"], row["sha256"], county, row["file_name"])
         latest.setdefault(key, []).append(row)
-    jobs, owed = [], []
+    jobs, owed, by_file = [], [], county_findings(c)
     for key, rows in sorted(latest.items()):
         row = max(rows, key=lambda r: (pd.Timestamp(r["received_at"]), r["submission_id"]))
-        report = with_county_findings(_stored_report(row), c)
+        report = with_county_findings(_stored_report(row), c, by_file)
         file = here.get(row["source"]) or InboxFile(row["source"], row["file_name"], int(row["size"]), pd.Timestamp(row["received_at"]).to_pydatetime())
         jobs.append(ReceiptJob(file, row["sha256"], report, outbox, key))
         owed.append([r["submission_id"] for r in rows])
     return ReceiptsUnderWay(store, workers.submit(_receipt_with_barrier, jobs, lost=_receipt_lost), owed)
 
 
-def with_county_findings(report: Report, c: Consolidation | None) -> Report:
-    """``report`` plus the consolidation's explainable warnings about the same file of the same period."""
+def county_findings(c: Consolidation | None) -> dict[tuple[str, str], list[Finding]]:
+    """The consolidation's explainable warnings (outliers across townships), by (township, file):
+    grouped once per run, not filtered once per receipt."""
     from nianbao.outliers import EXPLAINABLE
 
+    if c is None:
+        return {}
+    f = c.findings
+    out: dict[tuple[str, str], list[Finding]] = {}
+    for r in f[f["code"].isin(EXPLAINABLE)].to_dict("records"):
+        finding = Finding(**{k: (plain(r.get(k)) or None) if k not in ("code", "severity", "message") else r[k] for k in Finding.model_fields})
+        out.setdefault((r["township_code"], r["file_name"]), []).append(finding)
+    return out
+
+
+def with_county_findings(report: Report, c: Consolidation | None, by_file: Mapping[tuple[str, str], list[Finding]] | None = None) -> Report:
+    """``report`` plus the consolidation's explainable warnings about the same file of the same
+    period (``by_file``: :func:`county_findings` of ``c``, if already at hand)."""
     if c is None or report.period != c.period or not report.township:
         return report
-    f = c.findings
-    mine = f[(f["township_code"] == report.township) & (f["file_name"] == report.file) & f["code"].isin(EXPLAINABLE)]
-    extra = [
-        Finding(**{k: (plain(r.get(k)) or None) if k not in ("code", "severity", "message") else r[k] for k in Finding.model_fields})
-        for r in mine.to_dict("records")
-    ]
+    extra = (county_findings(c) if by_file is None else by_file).get((report.township, report.file), [])
     return report.model_copy(update={"findings": [*report.findings, *extra]}) if extra else report
 
 
