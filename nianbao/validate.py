@@ -98,7 +98,11 @@ def mask_return(ret: TownshipReturn, masker: Masker) -> TownshipReturn:
     cover = ret.cover
     if masker(cover.township_name) != cover.township_name:
         cover = cover.model_copy(update={"township_name": masker(cover.township_name)})
-    roster = [r if masker(r.name) == r.name else r.model_copy(update={"name": masker(r.name)}) for r in ret.roster]
+    names = "\n".join(r.name or "" for r in ret.roster)
+    if masker(names) == names:  # the usual case, in one pass: no roster name needs masking
+        roster = ret.roster
+    else:
+        roster = [r if masker(r.name) == r.name else r.model_copy(update={"name": masker(r.name)}) for r in ret.roster]
     if cover is ret.cover and all(a is b for a, b in zip(roster, ret.roster)):
         return ret
     return ret.model_copy(update={"cover": cover, "roster": roster})

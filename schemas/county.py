@@ -21,7 +21,7 @@ DEMO_CONFIG = Path(__file__).with_name("demo_county.toml")
 
 
 class Township(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     # The shape a reporting unit's code must have depends on the level (CountyConfig checks it).
     code: str = Field(pattern=UNIT_CODE_PATTERN)
@@ -31,7 +31,7 @@ class Township(BaseModel):
 class Contact(BaseModel):
     """Who townships call about a receipt (县总工会联系人); printed on every receipt."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     unit: str = Field(default="县总工会", min_length=2, max_length=40)
     name: str = Field(min_length=1, max_length=20)
@@ -56,7 +56,7 @@ class Contact(BaseModel):
 
 
 class PeriodConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     period: str
     due: date
@@ -74,7 +74,7 @@ class Limits(BaseModel):
     arithmetic cap ``nianbao.schemas.coerce.HARD_MAX``.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     count: int = Field(default=10**8, gt=0, lt=10**12, description="人数、个数等计数的上限")
     money: Decimal = Field(default=Decimal(10**7), gt=0, lt=10**12, description="以万元计的金额上限")
@@ -86,7 +86,7 @@ class CountyConfig(BaseModel):
     units. The field names are the county's; ``level`` says which level the config is for
     (see :mod:`nianbao.schemas.levels`), and ``townships`` are then counties or cities."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     county_code: str = Field(pattern=r"^\d{6}$")
     county_name: str

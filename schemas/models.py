@@ -137,7 +137,7 @@ class Cover(BaseModel):
 class RosterRow(BaseModel):
     """基层工会名册: one base-level unit."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: Text = col("单位名称", width=30)
     uscc: Code = col("统一社会信用代码", width=22, text=True)
@@ -161,7 +161,7 @@ class RosterRow(BaseModel):
 class LedgerRow(BaseModel):
     """困难职工帮扶台账: one assistance given to one person. Holds personal data."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: Text = col("姓名", width=10)
     id_number: Code = col("身份证号", width=22, text=True)
@@ -179,7 +179,7 @@ class AidRow(BaseModel):
     the cross-sheet rules count these rows' 人次 and 金额 as they count the ledger's rows.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     hardship_type: _choice(HardshipType) = col("困难类型", width=10)
     aid_method: _choice(AidMethod) = col("帮扶方式", width=10)
@@ -217,9 +217,13 @@ Notes = create_model(
 
 
 class TownshipReturn(BaseModel):
-    """One township's return for one period."""
+    """One township's return for one period.
 
-    model_config = ConfigDict(frozen=True)
+    The detail-table models and this one build their pydantic schemas when first used
+    (``defer_build``): ``nianbao validate`` builds rows and the return from values it has
+    already checked (``nianbao.schemas.parse``), so a valid file never needs them."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     cover: Cover = Cover()
     summary: Summary = Field(default_factory=Summary)  # type: ignore[valid-type]

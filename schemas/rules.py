@@ -14,9 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-
-from stdnum import exceptions as stdnum_exc
-from stdnum.cn import ric, uscc
+from operator import attrgetter
 
 from nianbao.schemas.codes import ric_valid, uscc_valid
 from nianbao.schemas.county import CountyConfig, Limits
@@ -77,7 +75,7 @@ def _column(ret: TownshipReturn, sheet: str, name: str) -> list:
     key = (sheet, name)
     if key not in cache:
         rows = ret.roster if sheet == "roster" else ret.ledger
-        cache[key] = [getattr(r, name) for r in rows]
+        cache[key] = list(map(attrgetter(name), rows))
     return cache[key]
 
 
@@ -190,29 +188,30 @@ def _cover_date(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
 
 # --- 基层工会名册 -------------------------------------------------------------------------------
 
-_USCC_REASON = {
-    stdnum_exc.InvalidLength: "长度应为 18 位",
-    stdnum_exc.InvalidFormat: "含有不允许的字符",
-    stdnum_exc.InvalidComponent: "登记管理部门代码或机构类别代码不对",
-    stdnum_exc.InvalidChecksum: "最后一位校验码不对",
-}
+def _code_problem(kind: str, value: str) -> str | None:
+    """Why python-stdnum (the definition) rejects ``value`` as a USCC (``kind`` "uscc") or an
+    ID number ("ric"), in Chinese; None if it accepts it. Only codes the fast checks of
+    ``nianbao.schemas.codes`` reject come here, so a valid return never imports stdnum."""
+    from stdnum import exceptions as exc
+    from stdnum.cn import ric, uscc
 
-
-_ID_REASON = {**_USCC_REASON, stdnum_exc.InvalidComponent: "出生日期或地区码不对"}
-
-
-def _code_problem(validate: Callable[[str], str], value: str, reasons: dict) -> str | None:
+    reasons = {
+        exc.InvalidLength: "长度应为 18 位",
+        exc.InvalidFormat: "含有不允许的字符",
+        exc.InvalidComponent: "登记管理部门代码或机构类别代码不对" if kind == "uscc" else "出生日期或地区码不对",
+        exc.InvalidChecksum: "最后一位校验码不对",
+    }
     try:
-        validate(value)
-    except stdnum_exc.ValidationError as exc:
-        for kind, reason in reasons.items():
-            if isinstance(exc, kind):
+        (uscc if kind == "uscc" else ric).validate(value)
+    except exc.ValidationError as error:
+        for cls, reason in reasons.items():
+            if isinstance(error, cls):
                 return reason
         return "格式不对"
     except (KeyError, IndexError, ValueError):
         # python-stdnum 2.2's ric.validate raises KeyError for some region codes in its
         # database (e.g. 358422); a typo there must be a finding, not an unreadable file.
-        return "地区码不对" if reasons is _ID_REASON else "格式不对"
+        return "地区码不对" if kind == "ric" else "格式不对"
     return None
 
 
@@ -221,7 +220,7 @@ def _roster_uscc(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
     filled = [(i, code) for i, code in enumerate(codes) if code]
     ok = uscc_valid([code for _, code in filled])
     for (i, code), fine in zip(filled, ok):
-        if not fine and (reason := _code_problem(uscc.validate, code, _USCC_REASON)):
+        if not fine and (reason := _code_problem("uscc", code)):
             yield _f(
                 f"统一社会信用代码「{code}」{reason}（GB 32100-2015），请与营业执照核对",
                 field=f"roster.{i}.uscc",
@@ -271,6 +270,9 @@ def _row_le(part: str, whole: str) -> Check:
 def _roster_union_year(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
     period = ctx.period or ret.cover.period
     last_year = Period(period).year if period and re.match(r"^\d{4}", period) else ctx.today.year
+    has, year = _column(ret, "roster", "has_union"), _column(ret, "roster", "union_year")
+    if all((y is not None and 1949 <= y <= last_year) if h else (y is None) for h, y in zip(has, year)):
+        return  # the usual case, checked column by column: every row consistent
     for i, row in enumerate(ret.roster):
         where = dict(field=f"roster.{i}.union_year", label=_ROSTER_LABEL["union_year"])
         if row.has_union and row.union_year is None:
@@ -282,6 +284,9 @@ def _roster_union_year(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Findin
 
 
 def _roster_dues(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
+    pays, amount = _column(ret, "roster", "pays_dues"), _column(ret, "roster", "dues_amount")
+    if all(a is not None if p else (p is None or not a) for p, a in zip(pays, amount)):
+        return  # the usual case, checked column by column: every row consistent
     for i, row in enumerate(ret.roster):
         where = dict(field=f"roster.{i}.dues_amount", label=_ROSTER_LABEL["dues_amount"])
         if row.pays_dues and row.dues_amount is None:
@@ -373,7 +378,7 @@ def _roster_present(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
 
 def _ledger_id(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
     for i, code in enumerate(_column(ret, "ledger", "id_number")):
-        if code and not ric_valid(code) and (reason := _code_problem(ric.validate, code, _ID_REASON)):
+        if code and not ric_valid(code) and (reason := _code_problem("ric", code)):
             masked = mask_id(code)
             yield _f(
                 f"身份证号 {masked} {reason}（GB 11643），请核对",
@@ -434,6 +439,10 @@ def _too_large(ret: TownshipReturn, ctx: RuleContext) -> Iterator[Finding]:
         ("ledger", LedgerRow, ret.ledger),
     ):
         specs = _BOUNDED[prefix]
+        if model is not None and not any(  # the usual case, column by column: nothing too large
+            v is not None and v > bound[kind] for name, kind, _ in specs for v in _column(ret, prefix, name)
+        ):
+            continue
         for i, record in enumerate(records):
             for name, kind, label in specs:
                 value = getattr(record, name)

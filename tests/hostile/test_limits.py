@@ -117,3 +117,23 @@ def test_trailing_empty_repeats_of_a_libreoffice_sheet_do_not_count():
     import io
 
     assert limits.ods_extent(io.BytesIO(content)) == (1, 1)
+
+
+def test_quick_sheet_problem_agrees_with_the_extent():
+    """``sheet_problem`` skips the extent only where it cannot reach a limit: same answer."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    numbers = st.integers(1, 2_000_000) | st.sampled_from([9_999, 8_548, 10_000, 20_000, 20_001, 76_923, 76_924])
+    rows = numbers.map(lambda r: f'<row r="{r}">') | st.sampled_from(["<row>", '<row spans="1:3" r="5">', "<rowBreaks/>"])
+    cells = st.tuples(st.sampled_from(["A", "Z", "AA", "AZ", "HZ", "XFD", "ZZZZ"]), numbers).map(lambda c: f'<c r="{c[0]}{c[1]}"/>')
+    parts = st.lists(rows | cells | st.sampled_from(["</row>", "<f>1</f>", "<v>1</v>"]), max_size=40).map(lambda p: "".join(p).encode())
+
+    @settings(max_examples=400, deadline=None)
+    @given(parts)
+    def agree(xml):
+        assert limits.sheet_problem("x.xlsx", "主要指标", xml) == limits.extent_problem("x.xlsx", "主要指标", *limits.sheet_extent(xml))
+
+    agree()
+    many = b"<row><c/></row>" * (limits.MAX_ROWS + 1)  # rows without references are counted
+    assert limits.sheet_problem("x.xlsx", "主要指标", many) is not None

@@ -75,3 +75,28 @@ def test_ric_valid_agrees_with_stdnum(code):
     # only never accepted, and the rule asks stdnum about every code not accepted.
     assert ric_valid(code) == (stdnum_ric(code) if code.isascii() else False)
     assert not ric_valid(code) or stdnum_ric(code)
+
+
+def test_region_lookup_agrees_with_stdnum_for_every_region_and_boundary_year():
+    """The region verdict read from stdnum's loc.dat text equals stdnum's own for every region
+    code the file lists (and its neighbours), at the years its counties begin and end."""
+    import re
+
+    from nianbao.schemas import codes
+
+    assert codes._loc() is not None, "stdnum's cn/loc.dat no longer has the shape the fast lookup reads"
+    text, blocks = codes._loc()
+    regions = set()
+    for province, spans in blocks.items():
+        for start, end in spans:
+            regions.update(province + c for c in re.findall(r"^  (\d{4}) ", text[start:end], re.M))
+    regions |= {f"{int(r) + 1:06d}" for r in list(regions)[::7]} | {"000000", "999999", "419901", "358422"}
+    checked = 0
+    for region in sorted(regions):
+        county = codes._county_text(region) or ""
+        years = {1900, 1985, 2025} | {int(y) + d for y in re.findall(r"\d{4}", county) for d in (-1, 0, 1)}
+        for year in years:
+            code = f"{region}{year:04d}0101"
+            assert codes._place_ok.__wrapped__(region, year) == codes._stdnum_place_ok(region, year), code
+            checked += 1
+    assert checked > 20000
