@@ -174,61 +174,56 @@ NB_SOURCES = "NB_SOURCES"
 
 
 def sources_sheet(c: Consolidation, heading: str):
-    """数据来源: one row per township and indicator of 分乡镇, with its file, sheet and cell."""
+    """数据来源: a row per township, as in 分乡镇: its file, received time and fingerprint, and
+    for each indicator the sheet and cell its value was read from.
+
+    One row per township, not per township and indicator: the file's facts were repeated on each
+    of 65 rows, and at 10 000 townships that listing (6.5 million cells) was most of the master
+    workbook's size and of the time to write it. Looking a figure up is the same: the township's
+    row, the indicator's column (``nianbao trace`` lists it too, with the values).
+    """
     from nianbao.workbooks.master_layout import FORMATS, Column, Info, LazyRows, Row, SheetData, plain, stamp
 
-    kinds = {i.code: i.kind for i in INDICATORS}
+    src = c.sources
+    codes = [i.code for i in INDICATORS]
     columns = (
         Column("township_code", "乡镇代码", 12, "code"),
         Column("township_name", "乡镇名称", 10),
-        Column("indicator", "指标代码", 8, "code"),
-        Column("label", "指标名称", 26),
-        Column("value", "数值", 12, "count"),
         Column("file_name", "来源文件", 30),
         Column("received_at", "接收时间", 17, "datetime"),
         Column("sha256", "文件指纹（SHA-256 前12位）", 16, "code"),
-        Column("sheet", "工作表", 10),
-        Column("cell", "单元格", 8),
+        *(Column(f"cell.{code}", f"{code} {BY_CODE[code].label}（单元格）", 12, "code") for code in codes),
     )
-    # Made row by row when written (LazyRows): 10 000 townships are 650 000 rows here.
-    src = c.sources
-    cols = {name: src[name].to_numpy() for name in SOURCE_COLUMNS if name != "received_at"}
-    received = src["received_at"].array  # Timestamps, as to_dict gives them (not datetime64)
-    stamps = getattr(received, "asi8", None)  # None when no row has a time (an object column)
-    when: dict[int, Any] = {}  # a township's 65 rows share one received time: convert it once
-    formats = {kind: (None, None, None, None, FORMATS[kind], None, None, None, None, None) for kind in set(kinds.values()) | {"count"}}
-
-    def received_at(i: int) -> Any:
-        key = int(stamps[i]) if stamps is not None else -i - 1
-        if key not in when:
-            when[key] = plain(received[i])
-        return when[key]
+    # Made row by row when written (LazyRows); the frame's columns are read once, not per row.
+    towns = src.drop_duplicates("township_code")
+    first = {t: i for i, t in enumerate(towns["township_code"].to_numpy())}
+    where: list[list[str | None]] = [[None] * len(codes) for _ in range(len(towns))]  # blank: no value
+    column_of = {code: j for j, code in enumerate(codes)}
+    for town, indicator, sheet, cell in zip(src["township_code"].to_numpy(), src["indicator"].to_numpy(), src["sheet"].to_numpy(), src["cell"].to_numpy()):
+        if indicator in column_of:
+            where[first[town]][column_of[indicator]] = f"「{neutral(sheet)}」{neutral(cell)}" if neutral(sheet) and neutral(cell) else UNRECORDED
+    facts = {name: towns[name].to_numpy() for name in ("township_code", "township_name", "file_name", "sha256")}
+    received = towns["received_at"].array
 
     def row(i: int) -> Row:
-        indicator = cols["indicator"][i]
-        return Row(
-            (
-                str(cols["township_code"][i]), neutral(cols["township_name"][i]), str(indicator), BY_CODE[indicator].label,
-                _plain_number(cols["value"][i]), neutral(cols["file_name"][i]),
-                received_at(i),
-                str(cols["sha256"][i] or "") or None,
-                neutral(cols["sheet"][i]) or UNRECORDED, neutral(cols["cell"][i]) or UNRECORDED,
-            ),
-            formats=formats[kinds.get(indicator, "count")],
-        )
+        return Row((
+            str(facts["township_code"][i]), neutral(facts["township_name"][i]), neutral(facts["file_name"][i]),
+            plain(received[i]), str(facts["sha256"][i] or "") or None, *where[i],
+        ))
 
-    files = c.sources.drop_duplicates("township_code")
     return SheetData(
         title="数据来源",
         heading=f"{c.county_name}工会年报数据来源（{heading}）：分乡镇每个数字来自哪个文件的哪个单元格",
         stamp=stamp(c.as_of),
         info=(
-            Info("已汇总乡镇数", len(files), FORMATS["number"]),
-            Info("说明", "全县合计 = 各乡镇数值之和；比率由合计数计算（分子、分母见对应指标）。命令行：nianbao trace 指标代码"),
+            Info("已汇总乡镇数", len(towns), FORMATS["number"]),
+            Info("说明", "每行一个乡镇，与「分乡镇」同序；各指标列为该数字所在的工作表和单元格。"
+                 "全县合计 = 各乡镇数值之和；比率由合计数计算。命令行：nianbao trace 指标代码"),
         ),
         columns=columns,
-        rows=LazyRows(len(src), row),
+        rows=LazyRows(len(towns), row),
         data_name=NB_SOURCES,
         key="township_code",
-        freeze_columns=4,
+        freeze_columns=2,
+        header_height=45,
     )

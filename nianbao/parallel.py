@@ -10,6 +10,11 @@ Windows), never by forking the caller: the flow's process holds Prefect's thread
 database engine, neither of which survives a fork. Nothing unpicklable crosses: a ``Store``
 never does (the main process stores; workers only read files and write receipts).
 
+As with any use of multiprocessing under spawn or forkserver, a script that runs the pipeline
+must keep its top level under ``if __name__ == "__main__":``: each worker imports the main
+module. (The ``nianbao`` command, Prefect's flow-run processes, pytest and the Excel add-in do.)
+A worker never starts workers of its own.
+
 A worker that dies (a file that crashes the interpreter or exhausts memory) does not end the
 run: the pool is restarted, the unfinished items are tried again one at a time, and an item
 that kills a worker again is handed to ``lost`` instead, so it becomes a finding on that file.
@@ -37,6 +42,7 @@ MIN_PARALLEL = 32
 CHUNK = 8  # items per task sent to a worker: small, so both workers finish a batch together
 
 _context: Any = None  # in a worker: the context its pool was started with
+_in_worker = False  # True in a worker process: work asked of Workers there runs inline, no nested pool
 
 
 def available_cores() -> int:
@@ -52,8 +58,8 @@ def _start_method() -> str:
 
 
 def _init(context: Any) -> None:
-    global _context
-    _context = context
+    global _context, _in_worker
+    _context, _in_worker = context, True
 
 
 def _call_chunk(fn: Callable[[Any, Any], R], items: Sequence[Any]) -> list[R]:
@@ -119,7 +125,7 @@ class Workers(Generic[C]):
         """Start ``map`` and return at once: the work goes on while the caller does something else
         (stores the previous batch, writes the master workbook). Inline work waits for ``result``."""
         items = list(items)
-        if self.processes == 1 or len(items) < max(2, self.min_parallel):
+        if self.processes == 1 or _in_worker or len(items) < max(2, self.min_parallel):
             return Pending(self, fn, [items], None, lost)
         chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
         pool = self._executor()

@@ -333,6 +333,13 @@ def test_second_publish_shows_the_correction_and_everything_traces(demo, tmp_pat
     assert any(r[0] == "更正替换" and r[1] == town and "（更正）" in r[7] for r in rows)
 
     # 数据来源 and nianbao trace: the county total is the sum of the townships' cells
+    sheet = list(wb["数据来源"].iter_rows(values_only=True))
+    header = next(r for r in sheet if r[0] == "乡镇代码")
+    body = [r for r in sheet[sheet.index(header) + 1 :] if r[0]]
+    a07 = next(j for j, h in enumerate(header) if h and h.startswith("A07 "))
+    assert [r[1] for r in body] == [str(n) for n in c.by_township["township_name"]]  # a row per township, as 分乡镇
+    assert {r[a07] for r in body} == {"「主要指标」D10"}
+    assert "（更正）" in next(r[header.index("来源文件")] for r in body if r[0] == town)
     src = c.sources[c.sources["indicator"] == "A07"]
     assert len(src) == 16 and src["value"].sum() == c.totals["A07"]
     assert set(src["sheet"]) == {"主要指标"} and set(src["cell"]) == {"D10"}

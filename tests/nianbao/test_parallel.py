@@ -140,3 +140,15 @@ def test_a_file_that_kills_its_worker_is_a_finding_and_the_others_are_read(inbox
     assert [f.code for f in lost.report.findings] == ["file.internal"] and lost.ret is None
     assert "坏文件.xlsx" in lost.report.findings[0].message
     assert all(r.ret is not None for r in by_name.values())
+
+
+def _nested(item: int, context: int) -> tuple[int, set[int]]:
+    inner = Workers(2, context=0, min_parallel=2).map(_square_plus, list(range(10)))
+    return os.getpid(), {pid for _, pid in inner}
+
+
+def test_a_worker_never_starts_workers_of_its_own():
+    """A script without the main guard re-runs in each worker; at worst it runs there inline."""
+    with Workers(2, context=0, min_parallel=2) as workers:
+        out = workers.map(_nested, [1, 2, 3, 4])
+    assert all(pids == {pid} for pid, pids in out)

@@ -183,10 +183,13 @@ def _pages_of(pages: list[str], header: str) -> list[str]:
 def test_master_workbook_on_paper(office, county_run):
     plan, result = county_run
     pages = office.pdf_pages(result.master)
-    # 数据来源 is a listing (a row per township and indicator) for looking figures up, not a
-    # page to sign: it is left out of the bound, but every page of it carries its header row.
+    # 数据来源 is a table (a row per township, a column per indicator) for looking figures up, not
+    # a page to sign: it is left out of the bound, but every page of it carries its header row
+    # and the townships' names.
     sources = _pages_of(pages, "数据来源")
-    assert sources and all("来源文件" in p and "单元格" in p for p in sources)
+    names = [str(n) for n in result.consolidation.by_township["township_name"]]
+    assert sources and all("单元格" in p and "乡镇名称" in p and all(n in p for n in names) for p in sources)
+    assert any("来源文件" in p for p in sources)
     assert len(pages) - len(sources) <= 17  # 14 before 统计综述 and 变动情况 (2 + 1 pages)
     c = result.consolidation
     names = [str(n) for n in c.by_township["township_name"]]
