@@ -35,14 +35,13 @@ from nianbao.grouping import group_table
 from nianbao.schemas.county import CountyConfig
 from nianbao.schemas.findings import Finding, Severity, warning
 from nianbao.schemas.levels import LEVELS, Level, LevelInfo
-from nianbao.schemas.indicators import BY_CODE, INDICATORS, MONEY_UNIT, RATES
+from nianbao.schemas.indicators import BY_CODE, INDICATOR_CODES, INDICATORS, MONEY_UNIT, RATES
 from nianbao.schemas.models import Period
 
 # China has one time zone and no daylight saving time, so a fixed offset is exact and needs no
 # tz database (Windows has none without the tzdata package).
 LOCAL_TZ = timezone(timedelta(hours=8), "北京时间")
 
-INDICATOR_CODES: tuple[str, ...] = tuple(i.code for i in INDICATORS)
 RATE_CODES: tuple[str, ...] = tuple(r.code for r in RATES)
 MONEY_CODES: tuple[str, ...] = tuple(i.code for i in INDICATORS if i.is_money)
 COUNT_CODES: tuple[str, ...] = tuple(i.code for i in INDICATORS if not i.is_money)

@@ -11,11 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from nianbao.grouping import detail_totals
-from nianbao.schemas.indicators import INDICATORS
+from nianbao.schemas.indicators import INDICATOR_CODES
 from nianbao.schemas.models import TownshipReturn
 from nianbao.workbooks.layout import CellMap
-
-INDICATOR_CODES = tuple(i.code for i in INDICATORS)
 
 DetailRows = dict[str, list[dict[str, Any]]]
 

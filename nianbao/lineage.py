@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from nianbao.schemas.indicators import BY_CODE, INDICATORS, MONEY_UNIT, RATES, Rate
+from nianbao.schemas.indicators import BY_CODE, INDICATOR_CODES, INDICATORS, MONEY_UNIT, RATES, Rate
 from nianbao.schemas.models import Period
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ def sources_sheet(c: Consolidation, heading: str):
     from nianbao.workbooks.master_layout import FORMATS, Column, Info, LazyRows, Row, SheetData, plain, stamp
 
     src = c.sources
-    codes = [i.code for i in INDICATORS]
+    codes = INDICATOR_CODES
     columns = (
         Column("township_code", "乡镇代码", 12, "code"),
         Column("township_name", "乡镇名称", 10),

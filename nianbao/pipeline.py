@@ -130,6 +130,15 @@ def run_workers(county: CountyConfig, processes: int | None = 0) -> Workers[RunC
     return Workers(processes, RunContext(county), preload=("nianbao.validate", "nianbao.workbooks.receipt"))
 
 
+def _workers_for(county: CountyConfig, workers: Workers[RunContext] | None) -> Workers[RunContext]:
+    """``workers``, which must have been started for ``county``; without them, none (all inline)."""
+    if workers is None:
+        return run_workers(county, 1)
+    if workers.context.county is not county:
+        raise ValueError("workers were started for another county")
+    return workers
+
+
 def validate_files(
     files: Iterable[InboxFile], county: CountyConfig, known: Container[str], workers: Workers[RunContext] | None = None
 ) -> list[Received]:
@@ -149,9 +158,7 @@ def start_validation(
     files: Iterable[InboxFile], county: CountyConfig, known: Container[str], workers: Workers[RunContext] | None = None
 ) -> Pending[Received]:
     """:func:`validate_files`, started: the workers read while the caller goes on."""
-    workers = workers or run_workers(county, 1)
-    if workers.context.county is not county:
-        raise ValueError("workers were started for another county")
+    workers = _workers_for(county, workers)
     todo = [item for item in map(_fingerprint, files) if item[1] not in known]
     return workers.submit(_validate_one, todo, lost=_lost_in_worker)
 
@@ -343,9 +350,7 @@ def start_receipts(
     due = store.receipts_due()
     if due.empty:
         return ReceiptsUnderWay(store)
-    workers = workers or run_workers(county, 1)
-    if workers.context.county is not county:
-        raise ValueError("workers were started for another county")
+    workers = _workers_for(county, workers)
     here = {mask_text(f.url): f for f in inbox_files}
     latest: dict[str, list] = {}
     for row in due.to_dict("records"):

@@ -614,8 +614,10 @@ class Store:
             known = self._known(session, file["sha256"], "", "")
             if known is not None:
                 return known
-            recorded = self._record(session, refused, None, **{**file, "file_name": _clean(file["file_name"]),
-                                                                "source": _clean(str(file["source"]))})
+            rows: dict[sa.Table, list[dict[str, Any]]] = {}
+            recorded = self._record(session, refused, None, rows=rows, **{**file, "file_name": _clean(file["file_name"]),
+                                                                          "source": _clean(str(file["source"]))})
+            _insert_rows(session, rows)
             session.commit()
         return Recorded(recorded.submission_id, False, FileStatus.UNREADABLE, False, finding=problem)
 
@@ -632,17 +634,11 @@ class Store:
         received_at: datetime,
         cells: CellMap | None = None,
         details: DetailRows | None = None,
-        rows: dict[sa.Table, list[dict[str, Any]]] | None = None,
+        rows: dict[sa.Table, list[dict[str, Any]]],
     ) -> Recorded:
         """Record one file. ``details``: :func:`nianbao.detail_rows.detail_rows` of ``ret`` and
         ``cells`` if already made. Its detail rows go to ``rows`` (table -> rows) for the caller
-        to insert with the batch's (:func:`_insert_rows`); without ``rows`` they are inserted here."""
-        if rows is None:
-            mine: dict[sa.Table, list[dict[str, Any]]] = {}
-            recorded = self._record(session, report, ret, sha256=sha256, size=size, file_name=file_name, source=source,
-                                    received_at=received_at, cells=cells, details=details, rows=mine)
-            _insert_rows(session, mine)
-            return recorded
+        to insert with the rest of the batch's (:func:`_insert_rows`)."""
         if not report.readable or ret is None:
             status = FileStatus.UNREADABLE
         else:

@@ -175,6 +175,7 @@ COMPARABLE: tuple[Ratio, ...] = (
 )
 
 BY_CODE: dict[str, Indicator] = {i.code: i for i in INDICATORS}
+INDICATOR_CODES: tuple[str, ...] = tuple(BY_CODE)
 SECTION_BY_CODE: dict[str, Section] = {s.code: s for s in SECTIONS}
 
 
