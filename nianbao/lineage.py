@@ -192,7 +192,7 @@ def sources_sheet(c: Consolidation, heading: str):
         Column("file_name", "来源文件", 30),
         Column("received_at", "接收时间", 17, "datetime"),
         Column("sha256", "文件指纹（SHA-256 前12位）", 16, "code"),
-        *(Column(f"cell.{code}", f"{code} {BY_CODE[code].label}（单元格）", 12, "code") for code in codes),
+        *(Column(f"cell.{code}", f"{code} {BY_CODE[code].label}（单元格）", 15, "code") for code in codes),  # 「主要指标」D10 in full
     )
     # Made row by row when written (LazyRows); the frame's columns are read once, not per row.
     towns = src.drop_duplicates("township_code")
