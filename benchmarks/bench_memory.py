@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         frames = {f"inputs.{k}": frame_mb(getattr(inputs, k)) for k in ("current", "previous", "submissions", "findings", "units", "cells", "groups")}
     c = step("consolidate", lambda: consolidate(county, inputs, as_of))
     del inputs
-    step("(inputs freed)", gc.collect)
+    step("(inputs freed)", lambda: (gc.collect(), pipeline.give_back_memory()))
     c = step("with_changes (snapshot)", lambda: pipeline.with_changes(store, c))
     out = args.out or Path(tempfile.mkdtemp(prefix="nianbao-mem-"))
     step("write master workbook", lambda: pipeline.publish_master(c, out / "master.xlsx"))

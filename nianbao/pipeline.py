@@ -6,8 +6,10 @@ same ones. Only the edges touch the inbox, the database and Excel files.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import logging
+import sys
 import time
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -207,8 +209,23 @@ def consolidate_period(
     """
     run_id = store.start_run(period, at=as_of)
     c = consolidate(county, store.load_inputs(period, sources=[mask_text(f.url) for f in inbox_files]), as_of)
+    give_back_memory()  # the inputs (a million rows at 10 000 returns) are gone
     store.finish_run(run_id, c.run_counts())
-    return with_changes(store, c)
+    c = with_changes(store, c)
+    give_back_memory()  # and the two snapshots compared
+    return c
+
+
+def give_back_memory() -> None:
+    """Return the heap pages freed objects left to the operating system. glibc keeps them for
+    reuse: after the consolidation's inputs are dropped, about 50 MB at 10 000 returns would
+    stay with the process while the master workbook and receipts are written. Elsewhere
+    (Windows, macOS, musl) nothing happens."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None).malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc
+            pass
 
 
 def with_changes(store: Store, c: Consolidation) -> Consolidation:
