@@ -2,10 +2,9 @@
 
 Apart from :mod:`nianbao.pipeline` because a worker imports the module of the function it is
 handed: these need the reader, the validator and openpyxl, not pandas, SQLAlchemy or the
-master workbook's layout, which made each worker process twice as big (about 120 MB instead
-of 60 at 10 000 returns, with two workers besides the run itself). The forkserver preloads
-this module, so the workers share its pages (see :func:`nianbao.pipeline.run_workers`).
-Nothing here may import pandas.
+master workbook's layout, which made each worker process nearly twice as big (about 130 MB
+instead of 75 at 10 000 returns, with two workers besides the run itself). Nothing here may import
+pandas (openpyxl brings numpy, which is small).
 """
 
 from __future__ import annotations
