@@ -391,12 +391,18 @@ def ingest(
 ) -> list[Stored]:
     """Validate (on ``workers`` if given) and record, in batches, the files whose content the
     store has not seen; ``on_batch`` is told how many files each batch held (a progress bar)."""
-    stored: list[Stored] = []
+    return list(ingesting(store, county, files, batch_size, on_batch, workers))
+
+
+def ingesting(
+    store: Store, county: CountyConfig, files: Sequence[InboxFile], batch_size: int,
+    on_batch: Callable[[int], None] | None = None, workers: Workers[RunContext] | None = None,
+) -> Iterator[Stored]:
+    """:func:`ingest`, a batch at a time: a caller that only counts never holds every report."""
     for batch, checking in checking_batches(files, county, store.known(), batch_size, workers):
-        stored += store_files(store, checking.result())
+        yield from store_files(store, checking.result())
         if on_batch:
             on_batch(len(batch))
-    return stored
 
 
 def run_once(
@@ -422,8 +428,8 @@ def run_once(
             files = extract(settings.inbox, required=master_file)
             if on_start:
                 on_start(len(files))
-            # Only the counts of what was stored are kept: at 10 000 returns the reports are tens of MB.
-            counted = summarize(RunResult(period, None), files, ingest(store, county, files, settings.batch_size, on_batch, workers))
+            # Only the counts of what was stored are kept, not every report (10 000 at 10 000 returns).
+            counted = summarize(RunResult(period, None), files, ingesting(store, county, files, settings.batch_size, on_batch, workers))
             workers.close()  # idle through the consolidation, the run's biggest moment: the receipts start them again
             c = consolidate_period(store, county, period, as_of, files)
             path, reviews = settings.master_path(county, period), FileReviews()
@@ -438,10 +444,14 @@ def run_once(
         store.close()
 
 
-def summarize(result: RunResult, files: Sequence[InboxFile], stored: Sequence[Stored]) -> RunResult:
+def summarize(result: RunResult, files: Sequence[InboxFile], stored: Iterable[Stored]) -> RunResult:
+    """``result`` with the counts of ``files`` and of what was ``stored`` (read once, as it comes)."""
     result.seen = len(files)
-    result.new = sum(1 for s in stored if not s.recorded.already_known)
-    result.accepted = sum(1 for s in stored if s.report.valid and not s.recorded.already_known)
+    result.new = result.accepted = 0
+    for s in stored:
+        if not s.recorded.already_known:
+            result.new += 1
+            result.accepted += bool(s.report.valid)
     result.rejected = result.new - result.accepted
     return result
 
