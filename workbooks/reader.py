@@ -28,12 +28,13 @@ from xml.etree import ElementTree as ET
 import python_calamine
 from python_calamine import CalamineWorkbook
 
-from nianbao.schemas.coerce import ExcelError, FormulaWithoutValue, is_blank
+from nianbao.schemas.coerce import is_blank
 from nianbao.schemas.findings import Finding, error
 from nianbao.schemas.indicators import INDICATORS, RATES
 from nianbao.schemas.version import TEMPLATE_VERSION, schema_fingerprint
 from nianbao.workbooks import layout as L
 from nianbao.workbooks import limits
+from nianbao.workbooks.cell_markers import Marker, markers_at
 
 _CONTENT_BY_SUFFIX = {".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xls", ".ods": "ods"}
 SUPPORTED = tuple(_CONTENT_BY_SUFFIX)
@@ -162,7 +163,6 @@ class _Package:
     targets: dict[str, str] | None = None  # relationship id -> part, read when first needed
     xml: dict[str, bytes | None] = field(default_factory=dict)  # sheet -> its XML, read once
     parts: dict[str, bytes] = field(default_factory=dict)  # worksheet part -> bytes, from the zip check
-    markers: dict[str, dict[tuple[int, int], str]] = field(default_factory=dict)  # sheet -> error/formula cells
 
     def sheet_xml(self, sheet: str) -> bytes | None:
         if sheet not in self.xml:
@@ -181,15 +181,6 @@ class _Package:
             return None
         part = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
         return self.parts[part] if part in self.parts else self.zf.read(part)
-
-    def cell_markers(self, sheet: str) -> dict[tuple[int, int], str]:
-        """(row, col) -> :class:`ExcelError` or :class:`FormulaWithoutValue` for the sheet's
-        cells showing an error value or holding a formula without a cached result; read once
-        per sheet (a formula wins over an error, as before)."""
-        if sheet not in self.markers:
-            xml = self.sheet_xml(sheet)
-            self.markers[sheet] = {**_error_cells(xml), **_formula_cells(xml)} if xml else {}
-        return self.markers[sheet]
 
 
 def _package(path: Path) -> tuple[str, _Package]:
@@ -422,64 +413,16 @@ def _table_rows(grid: _Grid, header_row: int, columns: dict[str, int]) -> tuple[
 
 
 # --------------------------------------------------------------------------------------------
-# formulas without cached values (xlsx only)
-
-_FORMULA = re.compile(rb"<f\b[^>]*?(?:/>|>(.*?)</f>)", re.S)
-_ANY_FORMULA = re.compile(rb"<f[ >/]")
-_CELL_REF = re.compile(rb'\br="([A-Z]+)(\d+)"')
-# A cached result is a non-empty <v>: openpyxl writes <v></v> for a formula it never
-# computed when lxml is installed (python-docx brings it), <v /> without.
-_CACHED = re.compile(rb"<v>[^<]")
+# error values and formulas without cached values (xlsx only)
 
 
-def _formulas_without_value(xml: bytes) -> dict[tuple[int, int], str]:
-    """(row, col) -> formula text for cells that have a formula but no cached ``<v>``."""
-    if not _ANY_FORMULA.search(xml):
-        return {}
-    found = {}
-    for m in _FORMULA.finditer(xml):
-        start = xml.rfind(b"<c ", 0, m.start())
-        end = xml.find(b"</c>", m.end())
-        end = end if end >= 0 else len(xml)
-        tag_end = xml.find(b">", start)
-        if start < 0 or _CACHED.search(xml, m.end(), end):
-            continue
-        if b't="str"' in xml[start:tag_end] and b"<v>" in xml[m.end() : end]:
-            continue  # a text formula whose cached result is ""
-        ref = _CELL_REF.search(xml, start, tag_end)
-        if ref:
-            text = (m.group(1) or b"").decode("utf-8", "replace")
-            found[(int(ref.group(2)), L.col_index(ref.group(1).decode()))] = "=" + _xml_unescape(text)
-    return found
-
-
-def _xml_unescape(text: str) -> str:
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&apos;", "'").replace("&amp;", "&")
-
-
-def _formula_cells(xml: bytes) -> dict[tuple[int, int], FormulaWithoutValue]:
-    return {pos: FormulaWithoutValue(text) for pos, text in _formulas_without_value(xml).items()}
-
-
-_ERROR_MARK = re.compile(rb't="e"')
-_ERROR_CELL = re.compile(rb'<c r="([A-Z]+)(\d+)"[^>]*?\bt="e"[^>]*>(?:(?!</c>).)*?<v>([^<]*)</v>', re.S)
-
-
-def _error_cells(xml: bytes) -> dict[tuple[int, int], ExcelError]:
-    """Cells showing an Excel error value: calamine reads ``#DIV/0!`` as an empty cell, which
-    must not be reported as 未填写."""
-    if not _ERROR_MARK.search(xml):  # a regex finds this needle faster than ``in`` does
-        return {}
-    return {(int(m.group(2)), L.col_index(m.group(1).decode())): ExcelError(m.group(3).decode("utf-8", "replace")) for m in _ERROR_CELL.finditer(xml)}
-
-
-def _markers_in(package: _Package, sheet: str, blank: list[tuple[int, int]]) -> dict[tuple[int, int], str]:
+def _markers_in(package: _Package, sheet: str, blank: list[tuple[int, int]]) -> dict[tuple[int, int], Marker]:
     """Of the blank input cells, those showing an error value or holding a formula without a
-    cached result (xlsx only)."""
+    cached result (xlsx only; see :mod:`nianbao.workbooks.cell_markers`)."""
     if not blank or package.zf is None:
         return {}
-    markers = package.cell_markers(sheet)
-    return {pos: markers[pos] for pos in blank if pos in markers} if markers else {}
+    xml = package.sheet_xml(sheet)
+    return markers_at(xml, blank) if xml else {}
 
 
 # --------------------------------------------------------------------------------------------
