@@ -6,8 +6,11 @@ before any part is read:
 
 * every part's declared uncompressed size, the total, and each part's compression ratio are
   bounded (:func:`zip_problem`);
-* the parts are then streamed through ``zipfile`` once, which stops at the declared size and
-  checks the CRC, so a part whose directory entry lies is refused as damaged, never expanded.
+* the parts the reader uses are then expanded through ``zipfile`` once, which stops at the
+  declared size and checks the CRC, so a part whose directory entry lies is refused as damaged,
+  never expanded (:func:`parts_problem`). calamine is given those checked parts alone, so what
+  it parses is what was checked; parts nobody reads (theme, images, printer settings) are
+  neither expanded nor read.
 
 A worksheet's extent (last row and column used) is read from its XML before calamine builds
 its dense grid (one stray cell at XFD1048576 would otherwise ask for 17 billion cells), and a
@@ -20,6 +23,8 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
+from collections.abc import Iterable
 
 MAX_PART_BYTES = 64 * 1024**2  # one part (a sheet's XML) expanded
 MAX_TOTAL_BYTES = 128 * 1024**2  # all parts expanded
@@ -32,7 +37,6 @@ MAX_FILE_BYTES = 64 * 1024**2  # a file on disk (an .xls is not compressed)
 _SEND = "请删除多余的行、列和对象后另存为 .xlsx 再报送；如确有大量数据，请与县总工会联系"
 _WIDE_REF = re.compile(rb'<c r="([A-Z]{2,3})\d')  # a cell beyond column Z
 _ROW_REF = re.compile(rb'<row r="(\d{1,7})"')
-_WORKSHEET = re.compile(r"xl/worksheets/[^/]+\.xml")
 # What a sheet needs to reach a limit: a row from 10 000 on, a row without a leading reference
 # (then rows are counted), a cell from column AA on. Without any, it is at most 9 999 × 26.
 _FAR_ROW = re.compile(rb'<row(?! r=")|<row r="\d{5}')
@@ -49,12 +53,9 @@ def file_problem(name: str, size: int) -> str | None:
     return None
 
 
-def zip_problem(zf: zipfile.ZipFile, name: str, keep: dict[str, bytes] | None = None) -> str | None:
-    """Why the zip ``zf`` must not be expanded, from its directory and a bounded CRC check.
-
-    ``keep``, when given, receives the checked bytes of every worksheet part (``xl/worksheets/*.xml``,
-    at most :data:`MAX_PART_BYTES` each): the reader needs them anyway, and reading a part costs
-    as much as checking it."""
+def zip_problem(zf: zipfile.ZipFile, name: str) -> str | None:
+    """Why the zip ``zf`` must not be expanded, from its directory alone: every part's declared
+    size and compression ratio, and the total."""
     total = 0
     for info in zf.infolist():
         total += info.file_size
@@ -66,15 +67,24 @@ def zip_problem(zf: zipfile.ZipFile, name: str, keep: dict[str, bytes] | None = 
             )
     if total > MAX_TOTAL_BYTES:
         return f"文件「{name}」解压后共 {_mb(total)}，超过上限 {_mb(MAX_TOTAL_BYTES)}，未读取。{_SEND}"
+    return None
+
+
+def parts_problem(zf: zipfile.ZipFile, name: str, parts: Iterable[str], keep: dict[str, bytes] | None = None) -> str | None:
+    """Why the ``parts`` of a zip whose directory passed :func:`zip_problem` cannot be used:
+    each is expanded through ``zipfile``, which stops at the declared size and checks the CRC,
+    so a part whose directory entry lies is refused as damaged, never expanded further. The
+    checked bytes go into ``keep`` when given (the reader hands exactly these to calamine),
+    else they are streamed and dropped."""
     try:
-        for info in zf.infolist():
-            with zf.open(info) as part:  # stops at the declared size; raises on a CRC mismatch
-                if keep is not None and _WORKSHEET.fullmatch(info.filename):
-                    keep[info.filename] = part.read()
-                    continue
-                while part.read(1 << 20):
+        for part in parts:
+            if keep is not None:
+                keep[part] = zf.read(part)
+                continue
+            with zf.open(part) as stream:
+                while stream.read(1 << 20):
                     pass
-    except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, RuntimeError, ValueError):
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError, ValueError):
         return f"文件「{name}」已损坏（压缩包内容与目录不符），无法读取；请用 Excel 或 WPS 打开后另存为 .xlsx 再报送"
     return None
 

@@ -137,3 +137,28 @@ def test_quick_sheet_problem_agrees_with_the_extent():
     agree()
     many = b"<row><c/></row>" * (limits.MAX_ROWS + 1)  # rows without references are counted
     assert limits.sheet_problem("x.xlsx", "主要指标", many) is not None
+
+
+def _with_flipped_byte(src: Path, dst: Path, part: str, method: int = zipfile.ZIP_STORED) -> Path:
+    """A copy of ``src`` whose ``part`` (written with ``method``) has one byte changed, as in a
+    file damaged on a USB stick: its CRC no longer matches, or its deflate stream breaks."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info), method if info.filename == part else zipfile.ZIP_DEFLATED)
+    with zipfile.ZipFile(dst) as zf:
+        info = zf.getinfo(part)
+    data = bytearray(dst.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start + info.compress_size // 2] ^= 0x01
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def test_a_damaged_sheet_is_refused_and_a_damaged_part_nobody_reads_is_not(root, tmp_path):
+    good = next((root / "inbox").glob("*.xlsx"))
+    for method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        sheet = _with_flipped_byte(good, tmp_path / "坏表.xlsx", "xl/worksheets/sheet3.xml", method)
+        (finding,) = check_file(sheet).report.findings
+        assert finding.code == "file.unreadable" and "已损坏" in finding.message and "坏表.xlsx" in finding.message, finding
+    theme = _with_flipped_byte(good, tmp_path / "坏主题.xlsx", "xl/theme/theme1.xml")
+    assert check_file(theme).report.readable  # calamine never sees the theme: nothing to refuse
