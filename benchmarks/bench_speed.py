@@ -99,10 +99,19 @@ class PeakRSS:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        self.root_peak = self.other_peak = self.other_pss = 0  # the root alone; the largest other process
+        self.at_peak: tuple[int, int, int, str] = (0, 0, 0, "")
         while not self._stop.is_set():
             pids = _tree(self.root)
-            self.peak = max(self.peak, sum(_stat(pid)[1] for pid in pids))
-            self.peak_pss = max(self.peak_pss, sum(_pss(pid) for pid in pids))
+            rss = {pid: _stat(pid)[1] for pid in pids}
+            pss = {pid: _pss(pid) for pid in pids}
+            if sum(rss.values()) > self.peak:  # what made the peak: the root, the others, the stage running
+                self.at_peak = (rss.get(self.root, 0), sum(rss.values()) - rss.get(self.root, 0), len(rss) - 1, "/".join(RUNNING))
+            self.peak = max(self.peak, sum(rss.values()))
+            self.peak_pss = max(self.peak_pss, sum(pss.values()))
+            self.root_peak = max(self.root_peak, rss.get(self.root, 0))
+            self.other_peak = max([self.other_peak, *(v for pid, v in rss.items() if pid != self.root)])
+            self.other_pss = max([self.other_pss, *(v for pid, v in pss.items() if pid != self.root)])
             self._stop.wait(self.every)
 
     def __enter__(self) -> "PeakRSS":
@@ -112,6 +121,9 @@ class PeakRSS:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+RUNNING: list[str] = []  # the stages under way (Stages), for PeakRSS to say when the peak came
 
 
 class Stages:
@@ -166,9 +178,11 @@ class Stages:
         def timed(*args, **kwargs):
             wall, cpu = time.perf_counter(), tree_cpu()
             self._depth += 1
+            RUNNING.append(stage)
             try:
                 return fn(*args, **kwargs)
             finally:
+                RUNNING.pop()
                 self._depth -= 1
                 end_wall, end_cpu = time.perf_counter(), tree_cpu()
                 if self._depth == 0:
@@ -227,6 +241,10 @@ def child(kind: str, n: int, root: Path) -> dict:
         cores=(tree_cpu() - cpu0) / wall,
         peak_mb=peak.peak / 2**20,
         peak_pss_mb=peak.peak_pss / 2**20,
+        main_mb=peak.root_peak / 2**20,
+        other_mb=peak.other_peak / 2**20,
+        other_pss_mb=peak.other_pss / 2**20,
+        at_peak=[peak.at_peak[0] / 2**20, peak.at_peak[1] / 2**20, peak.at_peak[2], peak.at_peak[3]],
         cpu_s=tree_cpu() - cpu0,
         accepted=res.accepted,
         receipts=len(res.receipts),
@@ -399,6 +417,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['kind']:<10}{r['n']:>7}{r['wall_s']:>8.1f}{r['cpu_s']:>7.1f}{r['wall_s'] / r['n'] * 1000:>8.1f}{r['cores']:>7.2f}{cores_val:>13.2f}"
             f"{r['peak_mb']:>8.0f}{r['peak_pss_mb']:>8.0f}{share:>9.1%}{r.get('server_mb', float('nan')):>10.0f}   {stages}"
         )
+    for r in results:
+        if "main_mb" in r:
+            print(f"{r['kind']} N={r['n']}: peak RSS of the run's own process {r['main_mb']:.0f} MB; largest other process "
+                  f"(a worker, the forkserver) RSS {r['other_mb']:.0f} MB, PSS {r['other_pss_mb']:.0f} MB")
+            main, others, count, stage = r["at_peak"]
+            print(f"  at the tree's peak: the run {main:.0f} MB + {count} other processes {others:.0f} MB, during {stage or 'no timed stage'}")
     print("stages (ms per return): publish = master workbook and receipts together where they overlap, master a part of it;")
     print("cores@ingest: tree CPU over wall from the first return read to the last batch stored")
     print("RSS, PSS: the run's process tree (the run, its workers); server MB: the Prefect server the flow reported to,")

@@ -22,14 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from nianbao.lineage import SOURCE_COLUMNS, build_sources
+from nianbao.localtime import LOCAL_TZ, local_naive
+from nianbao.lineage import SOURCE_COLUMNS, build_sources, cell_column, sheet_column
 from nianbao.outliers import explain_county_yoy, find_outliers, notes_by_township
 from nianbao.grouping import group_table
 from nianbao.schemas.county import CountyConfig
@@ -37,10 +38,6 @@ from nianbao.schemas.findings import Finding, Severity, warning
 from nianbao.schemas.levels import LEVELS, Level, LevelInfo
 from nianbao.schemas.indicators import BY_CODE, INDICATOR_CODES, INDICATORS, MONEY_UNIT, RATES
 from nianbao.schemas.models import Period
-
-# China has one time zone and no daylight saving time, so a fixed offset is exact and needs no
-# tz database (Windows has none without the tzdata package).
-LOCAL_TZ = timezone(timedelta(hours=8), "北京时间")
 
 RATE_CODES: tuple[str, ...] = tuple(r.code for r in RATES)
 MONEY_CODES: tuple[str, ...] = tuple(i.code for i in INDICATORS if i.is_money)
@@ -151,7 +148,7 @@ class Consolidation:
     timeliness: float = float("nan")  # 及时率 = 已报 / expected
     status_counts: Mapping[str, int] = field(default_factory=dict)  # 已报/逾期/退回/未报 -> count
     yoy_townships: int = 0  # townships in the like-for-like (同口径) year-on-year basis
-    # nianbao.lineage.SOURCE_COLUMNS: file, sheet and cell of every figure on 分乡镇
+    # nianbao.lineage.SOURCE_COLUMNS: per township its file, and the sheet and cell of each figure on 分乡镇
     sources: pd.DataFrame = field(default_factory=lambda: empty_frame(SOURCE_COLUMNS))
     changes: Any = None  # nianbao.changes.Changes since the previous publish, set by the pipeline
     level: str = "县"  # the config's level (nianbao.schemas.levels): 县 sums townships, 市 counties
@@ -183,10 +180,6 @@ def to_local_naive(values: pd.Series) -> pd.Series:
     if getattr(ser.dt, "tz", None) is not None:
         ser = ser.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None)
     return ser
-
-
-def local_naive(moment: datetime) -> datetime:
-    return moment.astimezone(LOCAL_TZ).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def _townships(config: CountyConfig) -> pd.DataFrame:
@@ -399,17 +392,19 @@ def _township_findings(found: list[tuple[str, Finding]], sources: pd.DataFrame) 
     """Consolidation warnings about one township, placed at the cell of its current return."""
     if not found:
         return empty_frame(FINDING_COLUMNS)
-    where = sources.set_index(["township_code", "indicator"]) if len(sources) else None
+    where = sources.set_index("township_code") if len(sources) else None
     records = []
     for code, f in found:
         indicator = f.field.split(".", 1)[1] if f.field and f.field.startswith("summary.") else None
-        row = where.loc[(code, indicator)] if where is not None and (code, indicator) in where.index else None
-        sheet = None if row is None or pd.isna(row["sheet"]) else str(row["sheet"])
-        cell = None if row is None or pd.isna(row["cell"]) else str(row["cell"])
+        known = where is not None and indicator in BY_CODE and code in where.index
+        sheet = where.at[code, sheet_column(indicator)] if known else None
+        cell = where.at[code, cell_column(indicator)] if known else None
+        sheet = None if sheet is None or pd.isna(sheet) else str(sheet)
+        cell = None if cell is None or pd.isna(cell) else str(cell)
         prefix = (f"「{sheet}」{cell}" if sheet and cell else "") + (f"【{BY_CODE[indicator].label}】" if indicator in BY_CODE else "")
         records.append({
             **f.model_dump(mode="json"), "township_code": code, "submission_id": None,
-            "file_name": "" if row is None else str(row["file_name"]), "sheet": sheet, "cell": cell,
+            "file_name": str(where.at[code, "file_name"]) if known else "", "sheet": sheet, "cell": cell,
             "message": prefix + f.message,
         })
     return pd.DataFrame(records).reindex(columns=list(FINDING_COLUMNS))
@@ -482,7 +477,7 @@ def consolidate(config: CountyConfig, inputs: Inputs, as_of: datetime) -> Consol
         )
     county_findings += _unknown_townships(inputs.submissions, set(names), config.info)
     county_findings += _duplicate_units(inputs.units[inputs.units["township_code"].isin(current.index)], names, config.info)
-    notes = notes_by_township(inputs.cells)
+    notes = notes_by_township(inputs.cells[inputs.cells["note"].notna()])  # a few of 650 000 rows at 10 000 townships
     county_findings += [explain_county_yoy(f, notes, names) for f in _yoy_findings(yoy, config.yoy_threshold, period, previous_period, basis, config.info)]
     sources = build_sources(inputs, current, names)
     outliers = _township_findings(find_outliers(current, names, config.outlier_threshold, notes), sources)

@@ -2,7 +2,9 @@
 
 The store keeps, per submission and indicator, the sheet and cell the reader's ``CellMap``
 located (``summary_cells``); the consolidation joins them with the current returns and the
-files' names, received times and SHA-256 into :data:`SOURCE_COLUMNS` (``Consolidation.sources``).
+files' names, received times and SHA-256 into :data:`SOURCE_COLUMNS` (``Consolidation.sources``):
+a row per township, its file, and for each indicator the sheet and cell (:func:`sheet_column`,
+:func:`cell_column`).
 A county total is the sum of its townships' figures, so tracing it lists each township with
 its cell; a rate is traced through its numerator and denominator, both recomputed from sums.
 """
@@ -13,6 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from nianbao.schemas.indicators import BY_CODE, INDICATOR_CODES, INDICATORS, MONEY_UNIT, RATES, Rate
@@ -21,8 +24,21 @@ from nianbao.schemas.models import Period
 if TYPE_CHECKING:
     from nianbao.consolidate import Consolidation, Inputs
 
+TOWN_SOURCE_COLUMNS: tuple[str, ...] = ("township_code", "township_name", "file_name", "received_at", "sha256")
+
+
+def sheet_column(code: str) -> str:
+    """The column of ``Consolidation.sources`` naming the sheet indicator ``code`` was read from."""
+    return f"sheet.{code}"
+
+
+def cell_column(code: str) -> str:
+    """The column of ``Consolidation.sources`` naming the cell indicator ``code`` was read from."""
+    return f"cell.{code}"
+
+
 SOURCE_COLUMNS: tuple[str, ...] = (
-    "township_code", "township_name", "indicator", "value", "file_name", "received_at", "sha256", "sheet", "cell", "note",
+    *TOWN_SOURCE_COLUMNS, *(sheet_column(c) for c in INDICATOR_CODES), *(cell_column(c) for c in INDICATOR_CODES),
 )
 SHORT_SHA = 12  # characters of the SHA-256 shown: enough to tell files apart, short enough to read
 UNRECORDED = "（未记录）"  # a file stored before cells were recorded
@@ -41,28 +57,47 @@ def neutral(text: object) -> str | None:
 
 
 def build_sources(inputs: Inputs, values: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
-    """SOURCE_COLUMNS for ``values`` (township code index × indicator columns, as consolidated)."""
+    """SOURCE_COLUMNS for ``values`` (township code index × indicator columns, as consolidated):
+    a row per township in ``values`` order, its current file, and per indicator the sheet and cell.
+
+    Wide, not a row per township and indicator: at 10 000 townships that long frame held
+    650 000 rows of objects, a third of a gigabyte in the run's main process until the master
+    workbook was written. The sheet and cell columns are categorical: a template puts an
+    indicator in the same cell of every return, so each column holds a handful of strings and
+    a byte per township.
+    """
     from nianbao.consolidate import to_local_naive
 
     if values.empty:
         return pd.DataFrame(columns=list(SOURCE_COLUMNS))
-    long = values.rename_axis("township_code").reset_index().melt(
-        id_vars="township_code", var_name="indicator", value_name="value"
-    )
-    meta = inputs.current.drop_duplicates("township_code", keep="last")[["township_code", "submission_id", "file_name", "received_at"]]
-    shas = inputs.submissions[["submission_id", "sha256"]].drop_duplicates("submission_id")
-    meta = meta.merge(shas, on="submission_id", how="left")
-    meta["received_at"] = to_local_naive(meta["received_at"])
-    out = long.merge(meta, on="township_code", how="left")
-    cells = inputs.cells[["submission_id", "indicator", "sheet", "cell", "note"]]
-    out = out.merge(cells, on=["submission_id", "indicator"], how="left")
-    out["township_name"] = out["township_code"].map(names)
-    out["sha256"] = out["sha256"].map(short_sha)
-    order = {code: i for i, code in enumerate(values.index)}
-    ind_order = {ind.code: i for i, ind in enumerate(INDICATORS)}
-    out = out.assign(_t=out["township_code"].map(order), _i=out["indicator"].map(ind_order))
-    out = out.sort_values(["_t", "_i"], kind="stable")
-    return out[list(SOURCE_COLUMNS)].reset_index(drop=True)
+    codes = values.index
+    meta = inputs.current.drop_duplicates("township_code", keep="last").set_index("township_code").reindex(codes)
+    shas = inputs.submissions.drop_duplicates("submission_id").set_index("submission_id")["sha256"]
+    out: dict[str, Any] = {
+        "township_code": codes.to_numpy(dtype=object),
+        "township_name": codes.map(names).to_numpy(dtype=object),
+        "file_name": meta["file_name"].to_numpy(dtype=object),
+        "received_at": to_local_naive(meta["received_at"]).to_numpy(),
+        "sha256": meta["submission_id"].map(shas).map(short_sha).to_numpy(dtype=object),
+    }
+    # Each recorded cell placed at (its submission's township, its indicator); None where none.
+    row_of = {sid: i for i, sid in enumerate(meta["submission_id"])}
+    column_of = {code: j for j, code in enumerate(INDICATOR_CODES)}
+    cells = inputs.cells
+    rows = cells["submission_id"].map(row_of)
+    columns = cells["indicator"].map(column_of)
+    placed = (rows.notna() & columns.notna()).to_numpy()
+    at = (rows.to_numpy()[placed].astype(np.int64), columns.to_numpy()[placed].astype(np.int64))
+    for field, name in ((cells["sheet"], sheet_column), (cells["cell"], cell_column)):
+        grid = np.full((len(codes), len(INDICATOR_CODES)), None, dtype=object)
+        grid[at] = field.to_numpy(dtype=object)[placed]
+        out.update({name(code): pd.Categorical(grid[:, j]) for j, code in enumerate(INDICATOR_CODES)})
+    return pd.DataFrame(out, columns=list(SOURCE_COLUMNS))
+
+
+def cell_text(sheet: object, cell: object) -> str:
+    """Where a value was read, as 数据来源 and ``nianbao trace`` show it: 「主要指标」D10."""
+    return f"「{neutral(sheet)}」{neutral(cell)}" if neutral(sheet) and neutral(cell) else UNRECORDED
 
 
 # --- tracing one figure ------------------------------------------------------------------------
@@ -100,14 +135,17 @@ def resolve(code_or_label: str) -> str | None:
 
 def trace_indicator(c: Consolidation, code: str) -> Trace:
     ind = BY_CODE[code]
-    src = c.sources[c.sources["indicator"] == code]
+    src = c.sources
+    values = dict(zip(c.by_township["township_code"], c.by_township[code])) if len(c.by_township) else {}
     parts = tuple(
         Contribution(
-            str(r["township_code"]), str(r["township_name"]), _plain_number(r["value"]),
-            str(r["file_name"]), r["received_at"], str(r["sha256"] or ""),
-            None if pd.isna(r["sheet"]) else str(r["sheet"]), None if pd.isna(r["cell"]) else str(r["cell"]),
+            str(town), str(name), _plain_number(values.get(town)), str(file_name), received_at, str(sha or ""),
+            None if pd.isna(sheet) else str(sheet), None if pd.isna(cell) else str(cell),
         )
-        for r in src.to_dict("records")
+        for town, name, file_name, received_at, sha, sheet, cell in zip(
+            src["township_code"], src["township_name"], src["file_name"], src["received_at"], src["sha256"],
+            src[sheet_column(code)].to_numpy(dtype=object), src[cell_column(code)].to_numpy(dtype=object),
+        )
     )
     return Trace(code, ind.label, ind.unit, _plain_number(c.totals.get(code)), parts)
 
@@ -194,21 +232,17 @@ def sources_sheet(c: Consolidation, heading: str):
         Column("sha256", "文件指纹（SHA-256 前12位）", 16, "code"),
         *(Column(f"cell.{code}", f"{code} {BY_CODE[code].label}（单元格）", 15, "code") for code in codes),  # 「主要指标」D10 in full
     )
-    # Made row by row when written (LazyRows); the frame's columns are read once, not per row.
+    # Made row by row when written (LazyRows); the frame's columns are read once, not per row,
+    # and each indicator's text is made once per distinct cell (a categorical's categories).
     towns = src.drop_duplicates("township_code")
-    first = {t: i for i, t in enumerate(towns["township_code"].to_numpy())}
-    where: list[list[str | None]] = [[None] * len(codes) for _ in range(len(towns))]  # blank: no value
-    column_of = {code: j for j, code in enumerate(codes)}
-    for town, indicator, sheet, cell in zip(src["township_code"].to_numpy(), src["indicator"].to_numpy(), src["sheet"].to_numpy(), src["cell"].to_numpy()):
-        if indicator in column_of:
-            where[first[town]][column_of[indicator]] = f"「{neutral(sheet)}」{neutral(cell)}" if neutral(sheet) and neutral(cell) else UNRECORDED
+    where = [_cell_texts(towns[sheet_column(code)], towns[cell_column(code)]) for code in codes]
     facts = {name: towns[name].to_numpy() for name in ("township_code", "township_name", "file_name", "sha256")}
     received = towns["received_at"].array
 
     def row(i: int) -> Row:
         return Row((
             str(facts["township_code"][i]), neutral(facts["township_name"][i]), neutral(facts["file_name"][i]),
-            plain(received[i]), str(facts["sha256"][i] or "") or None, *where[i],
+            plain(received[i]), str(facts["sha256"][i] or "") or None, *(column[i] for column in where),
         ))
 
     return SheetData(
@@ -227,3 +261,15 @@ def sources_sheet(c: Consolidation, heading: str):
         freeze_columns=2,
         header_height=45,
     )
+
+
+def _cell_texts(sheets: pd.Series, cells: pd.Series) -> list[str]:
+    """:func:`cell_text` of each township's sheet and cell, made once per distinct pair."""
+    made: dict[tuple[object, object], str] = {}
+    out = []
+    for pair in zip(sheets.to_numpy(dtype=object), cells.to_numpy(dtype=object)):
+        text = made.get(pair)
+        if text is None:
+            text = made[pair] = cell_text(*pair)
+        out.append(text)
+    return out

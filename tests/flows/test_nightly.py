@@ -15,6 +15,7 @@ from prefect.testing.utilities import prefect_test_harness
 import nianbao.flows.nightly as nightly_module
 from nianbao.flows.nightly import nightly
 from nianbao.demo import build_demo
+from nianbao.lineage import cell_column, sheet_column, trace_indicator
 from nianbao.store import open_store
 from nianbao.validate import check_file
 from nianbao.schemas.indicators import INDICATORS, RATES
@@ -340,10 +341,11 @@ def test_second_publish_shows_the_correction_and_everything_traces(demo, tmp_pat
     assert [r[1] for r in body] == [str(n) for n in c.by_township["township_name"]]  # a row per township, as 分乡镇
     assert {r[a07] for r in body} == {"「主要指标」D10"}
     assert "（更正）" in next(r[header.index("来源文件")] for r in body if r[0] == town)
-    src = c.sources[c.sources["indicator"] == "A07"]
-    assert len(src) == 16 and src["value"].sum() == c.totals["A07"]
-    assert set(src["sheet"]) == {"主要指标"} and set(src["cell"]) == {"D10"}
+    src = c.sources
+    assert len(src) == 16 and list(src["township_code"]) == list(c.by_township["township_code"])
+    assert set(src[sheet_column("A07")]) == {"主要指标"} and set(src[cell_column("A07")]) == {"D10"}
     assert src["sha256"].str.len().eq(12).all()
+    assert sum(p.value for p in trace_indicator(c, "A07").parts) == c.totals["A07"]
     out = cli("trace", "A07", "--period", PERIOD, "--config", str(root / "county.toml"), "--db", DB[root])
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()

@@ -8,7 +8,7 @@ import decimal
 import pytest
 from openpyxl import load_workbook
 
-from nianbao import pipeline, validate
+from nianbao import filework, pipeline, validate
 from nianbao.schemas.county import load_county
 from nianbao.store import Store, open_store
 
@@ -22,14 +22,14 @@ def _victim(root):
 
 def _inject(monkeypatch, stage: str, victim_file: str) -> None:
     if stage == "read":
-        real = pipeline.sha256_of
+        real = filework.sha256_of
 
         def sha(path):
             if path.name == victim_file:
                 raise PermissionError(13, "Permission denied")
             return real(path)
 
-        monkeypatch.setattr(pipeline, "sha256_of", sha)
+        monkeypatch.setattr(filework, "sha256_of", sha)
     elif stage == "parse":
         real_read = validate.read_return
 
@@ -59,14 +59,14 @@ def _inject(monkeypatch, stage: str, victim_file: str) -> None:
 
         monkeypatch.setattr(Store, "record_many", record_many)
     elif stage == "receipt":
-        real_write = pipeline.write_receipt
+        real_write = filework.write_receipt
 
         def write(source, report, info, out):
             if info.file_name == victim_file and source is not None:
                 raise OSError("disk full")
             return real_write(source, report, info, out)
 
-        monkeypatch.setattr(pipeline, "write_receipt", write)
+        monkeypatch.setattr(filework, "write_receipt", write)
 
 
 @pytest.mark.parametrize("stage", ["read", "parse", "validate", "store", "receipt"])

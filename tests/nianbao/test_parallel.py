@@ -2,6 +2,8 @@
 only its own item."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 from openpyxl import load_workbook
@@ -152,3 +154,13 @@ def test_a_worker_never_starts_workers_of_its_own():
     with Workers(2, context=0, min_parallel=2) as workers:
         out = workers.map(_nested, [1, 2, 3, 4])
     assert all(pids == {pid} for pid, pids in out)
+
+
+def test_what_workers_import_leaves_pandas_and_the_database_out():
+    """A worker imports the module of the function it runs: nianbao.filework, kept light so each
+    worker process does not carry pandas and SQLAlchemy (half its memory) for nothing (numpy comes
+    with openpyxl, which uses it when it is installed)."""
+    code = "import sys, nianbao.filework; print(sorted(m for m in ('pandas', 'sqlalchemy', 'prefect') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert pipeline._validate_one.__module__ == pipeline._receipt_with_barrier.__module__ == pipeline.RunContext.__module__ == "nianbao.filework"

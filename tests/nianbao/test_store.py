@@ -271,3 +271,22 @@ def test_shared_units_are_found_by_the_database(store):
     assert sorted(units["township_code"]) == ["419901100", "419901101"]
     assert set(units["uscc"]) == {shared}
     assert len(store.roster_units(PERIOD)) == 5
+
+
+def test_group_totals_as_floats_are_the_exact_text_converted(store, monkeypatch):
+    """The consolidation's group totals come as float64, converted chunk by chunk; the same
+    numbers as the exact text (what report_up reads) converted at once, in the same order."""
+    import pandas as pd
+
+    from nianbao import store as store_module
+
+    monkeypatch.setattr(store_module, "_CHUNK", 3)  # several chunks even for a few returns
+    for i in range(4):
+        rows = [RosterRow(name=f"单位{j}", uscc=None, employees=j * 9 + i, members=j * 7 + i, dues_amount=Decimal(f"{j}.{i}5")) for j in range(3)]
+        record(store, f"g{i}", code=f"41990110{i}", ret=township_return(f"41990110{i}").model_copy(update={"roster": rows}))
+    text = store.group_totals(PERIOD)
+    floats = store.group_totals(PERIOD, as_float=True)
+    assert len(text) > 3 * 3 and text["value"].map(type).eq(str).all()
+    assert floats["value"].dtype == "float64"
+    assert floats.drop(columns="value").equals(text.drop(columns="value"))
+    assert floats["value"].tolist() == pd.to_numeric(text["value"], errors="coerce").astype("float64").tolist()
