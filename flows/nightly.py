@@ -13,7 +13,8 @@ county and the run, to hundreds of milliseconds per call at 10 000 townships.
 
 from __future__ import annotations
 
-from collections.abc import Container
+import dataclasses
+from collections.abc import Container, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -105,17 +106,23 @@ def nightly(
         with run_lock(store, county.county_code, period, purpose="汇总流程"), pipeline.run_workers(county, processes) as workers:
             files = extract(settings.inbox)
             known = store.known()  # one indexed look-up per inbox file, not the whole history
-            stored: list[Stored] = []
-            with Progress(disable=not show_progress, transient=True) as progress:
-                bar = progress.add_task("审核报表", total=len(files))
-                for batch, checking in pipeline.checking_batches(files, county, known, settings.batch_size, workers):
-                    stored += validate_and_store(quote(checking), quote(store))
-                    progress.advance(bar, len(batch))
+
+            def stored() -> Iterator[Stored]:
+                with Progress(disable=not show_progress, transient=True) as progress:
+                    bar = progress.add_task("审核报表", total=len(files))
+                    for batch, checking in pipeline.checking_batches(files, county, known, settings.batch_size, workers):
+                        yield from validate_and_store(quote(checking), quote(store))
+                        progress.advance(bar, len(batch))
+
+            # As in run_once: only the counts of what was stored are kept, and the idle workers are
+            # closed through the consolidation (the receipts start them again).
+            counted = pipeline.summarize(RunResult(period, None), files, stored())
+            workers.close()
             c = consolidate(quote(store), quote(county), period, pipeline.now_local(), quote(files))
             reviews = take_file_reviews(quote(store), quote(county), quote(c), settings, quote(files))
             c = reviews.consolidation or c
             done = publish(quote(c), quote(store), quote(county), settings, quote(files), quote(reviews), quote(workers))
-            result = pipeline.summarize(done, files, stored)
+            result = dataclasses.replace(done, seen=counted.seen, new=counted.new, accepted=counted.accepted, rejected=counted.rejected)
         logger.info("收到 %d 个文件，新文件 %d 个（接收 %d，退回 %d）；汇总表：%s", result.seen, result.new, result.accepted, result.rejected, result.master)
         return result
     finally:

@@ -169,7 +169,7 @@ def test_worker_processes_publish_what_one_process_publishes(demo, monkeypatch, 
         }
 
     assert both.seen == alone.seen and both.new == alone.new and both.accepted == alone.accepted
-    assert pools == [1]  # the run's workers: one pool, started once, never restarted
+    assert pools == [1, 2]  # one pool for reading, closed through the consolidation, one more for the receipts
     assert values(both.master) == values(alone.master)
     assert sorted(p.name for p in both.receipts) == sorted(p.name for p in alone.receipts)
     for receipt in alone.receipts:
