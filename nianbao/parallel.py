@@ -139,15 +139,21 @@ class Pending(Generic[R]):
         self._workers, self._fn, self._chunks, self._submitted, self._lost = workers, fn, chunks, submitted, lost
 
     def __repr__(self) -> str:  # Prefect shows task inputs: keep it short
-        return f"Pending({sum(map(len, self._chunks))})"
+        return f"Pending({sum(map(len, self._chunks))})" if self._chunks is not None else "Pending(taken)"
 
     def result(self) -> list[R]:
+        """The results, in order. Once: the futures and items are let go, so whoever still holds
+        this (Prefect keeps a task's inputs) does not keep a batch of parsed returns alive."""
+        if self._chunks is None:
+            raise RuntimeError("Pending.result() was already taken")
         workers, fn = self._workers, self._fn
-        if self._submitted is None:
-            return [fn(item, workers.context) for chunk in self._chunks for item in chunk]
-        pool, futures = self._submitted
+        chunks, submitted = self._chunks, self._submitted
+        self._chunks = self._submitted = None
+        if submitted is None:
+            return [fn(item, workers.context) for chunk in chunks for item in chunk]
+        pool, futures = submitted
         out: list[R] = []
-        for chunk, future in zip(self._chunks, futures):
+        for chunk, future in zip(chunks, futures):
             try:
                 out += future.result()
                 continue

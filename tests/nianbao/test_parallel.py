@@ -164,3 +164,27 @@ def test_what_workers_import_leaves_pandas_and_the_database_out():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert pipeline._validate_one.__module__ == pipeline._receipt_with_barrier.__module__ == pipeline.RunContext.__module__ == "nianbao.filework"
+
+
+class _Big(list):
+    """A result that can be watched through a weak reference."""
+
+
+def _big(item: int, context: int) -> _Big:
+    return _Big([item] * 1000)
+
+
+def test_a_taken_result_is_not_kept_by_whoever_still_holds_the_pending():
+    """Prefect keeps a task's inputs: the Pending of a batch must not keep its parsed returns."""
+    import gc
+    import weakref
+
+    with Workers(2, context=0, min_parallel=2) as workers:
+        for pending in (workers.submit(_big, list(range(8))), Workers(1, context=0).submit(_big, [1, 2])):
+            out = pending.result()
+            watched = weakref.ref(out[0])
+            del out
+            gc.collect()
+            assert watched() is None and repr(pending) == "Pending(taken)"
+            with pytest.raises(RuntimeError):
+                pending.result()
