@@ -13,8 +13,7 @@ county and the run, to hundreds of milliseconds per call at 10 000 townships.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Container, Iterator
+from collections.abc import Container
 from datetime import datetime
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from nianbao import pipeline
 from nianbao.consolidate import Consolidation
 from nianbao.inbox import InboxFile
 from nianbao.parallel import Pending, Workers
-from nianbao.pipeline import WORK, FileReviews, Received, RunContext, RunResult, Stored
+from nianbao.pipeline import WORK, FileReviews, Received, RunContext, RunResult, Tally
 from nianbao.runlock import run_lock
 from nianbao.settings import Settings
 from nianbao.store import Store, open_store
@@ -47,12 +46,13 @@ def extract(inbox: str) -> list[InboxFile]:
 
 
 @task(cache_policy=NONE)
-def validate_and_store(checking: Pending[Received], store: Store) -> list[Stored]:
-    """Wait for a batch the workers are reading (the next one is already under way), then store it."""
+def validate_and_store(checking: Pending[Received], store: Store) -> Tally:
+    """Wait for a batch the workers are reading (the next one is already under way), then store
+    it. Returns the batch's counts: the reports are in the store, and a task's result lives on."""
     with WORK.stage("validate"):
         received = checking.result()
     with WORK.stage("store"):
-        return pipeline.store_files(store, received)
+        return pipeline.tally(pipeline.store_files(store, received))
 
 
 @task(cache_policy=NONE)
@@ -106,23 +106,18 @@ def nightly(
         with run_lock(store, county.county_code, period, purpose="汇总流程"), pipeline.run_workers(county, processes) as workers:
             files = extract(settings.inbox)
             known = store.known()  # one indexed look-up per inbox file, not the whole history
-
-            def stored() -> Iterator[Stored]:
-                with Progress(disable=not show_progress, transient=True) as progress:
-                    bar = progress.add_task("审核报表", total=len(files))
-                    for batch, checking in pipeline.checking_batches(files, county, known, settings.batch_size, workers):
-                        yield from validate_and_store(quote(checking), quote(store))
-                        progress.advance(bar, len(batch))
-
-            # As in run_once: only the counts of what was stored are kept, and the idle workers are
-            # closed through the consolidation (the receipts start them again).
-            counted = pipeline.summarize(RunResult(period, None), files, stored())
-            workers.close()
+            counted = Tally()  # as in run_once: the counts of what was stored, not the reports
+            with Progress(disable=not show_progress, transient=True) as progress:
+                bar = progress.add_task("审核报表", total=len(files))
+                for batch, checking in pipeline.checking_batches(files, county, known, settings.batch_size, workers):
+                    counted += validate_and_store(quote(checking), quote(store))
+                    progress.advance(bar, len(batch))
+            workers.close()  # idle through the consolidation, the run's biggest moment: the receipts start them again
             c = consolidate(quote(store), quote(county), period, pipeline.now_local(), quote(files))
             reviews = take_file_reviews(quote(store), quote(county), quote(c), settings, quote(files))
             c = reviews.consolidation or c
             done = publish(quote(c), quote(store), quote(county), settings, quote(files), quote(reviews), quote(workers))
-            result = dataclasses.replace(done, seen=counted.seen, new=counted.new, accepted=counted.accepted, rejected=counted.rejected)
+            result = pipeline.summarize(done, files, counted)
         logger.info("收到 %d 个文件，新文件 %d 个（接收 %d，退回 %d）；汇总表：%s", result.seen, result.new, result.accepted, result.rejected, result.master)
         return result
     finally:

@@ -429,7 +429,7 @@ def run_once(
             if on_start:
                 on_start(len(files))
             # Only the counts of what was stored are kept, not every report (10 000 at 10 000 returns).
-            counted = summarize(RunResult(period, None), files, ingesting(store, county, files, settings.batch_size, on_batch, workers))
+            counted = summarize(RunResult(period, None), files, tally(ingesting(store, county, files, settings.batch_size, on_batch, workers)))
             workers.close()  # idle through the consolidation, the run's biggest moment: the receipts start them again
             c = consolidate_period(store, county, period, as_of, files)
             path, reviews = settings.master_path(county, period), FileReviews()
@@ -444,15 +444,33 @@ def run_once(
         store.close()
 
 
-def summarize(result: RunResult, files: Sequence[InboxFile], stored: Iterable[Stored]) -> RunResult:
-    """``result`` with the counts of ``files`` and of what was ``stored`` (read once, as it comes)."""
-    result.seen = len(files)
-    result.new = result.accepted = 0
+@dataclass(frozen=True)
+class Tally:
+    """What a run stored, counted: the files new to the store, and those of them accepted.
+    Runs keep this, not the reports (10 000 of them at 10 000 returns)."""
+
+    new: int = 0
+    accepted: int = 0
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(self.new + other.new, self.accepted + other.accepted)
+
+
+def tally(stored: Iterable[Stored]) -> Tally:
+    """The counts of ``stored`` (read once, as it comes)."""
+    new = accepted = 0
     for s in stored:
         if not s.recorded.already_known:
-            result.new += 1
-            result.accepted += bool(s.report.valid)
-    result.rejected = result.new - result.accepted
+            new += 1
+            accepted += bool(s.report.valid)
+    return Tally(new, accepted)
+
+
+def summarize(result: RunResult, files: Sequence[InboxFile], counted: Tally) -> RunResult:
+    """``result`` with the counts of ``files`` and of what was stored."""
+    result.seen = len(files)
+    result.new, result.accepted = counted.new, counted.accepted
+    result.rejected = counted.new - counted.accepted
     return result
 
 
