@@ -164,7 +164,6 @@ def _unreadable(path: Path, detail: object = "") -> ReturnReadError:
 class _Package:
     """What the zip of an .xlsx says about names and sheet parts (empty for .xls/.ods)."""
 
-    zf: zipfile.ZipFile | None = None
     names: dict[str, str] = field(default_factory=dict)  # NAME -> its reference as written, parsed on use
     sheet_rids: dict[str, str] = field(default_factory=dict)
     targets: dict[str, str] = field(default_factory=dict)  # relationship id -> part
@@ -184,33 +183,33 @@ _READ_TYPES = ("/worksheet", "/sharedStrings", "/styles")
 
 def _package(path: Path) -> tuple[str, _Package]:
     try:
-        zf = zipfile.ZipFile(io.BytesIO(path.read_bytes()))  # one read: what is checked is what is parsed
-        bomb = limits.zip_problem(zf, path.name)
-        if bomb:
-            raise ReturnReadError("file.too_large", bomb)
-        members = set(zf.namelist())
-        if _WORKBOOK not in members:
-            if "mimetype" in members and b"spreadsheet" in zf.read("mimetype"):
-                damaged = limits.parts_problem(zf, path.name, zf.namelist())  # calamine reads the .ods itself
-                if damaged:
-                    raise ReturnReadError("file.unreadable", damaged)
-                too_big = limits.ods_problem(zf, path.name)
-                if too_big:
-                    raise ReturnReadError("file.too_large", too_big)
-                return "ods", _Package()
-            raise ReturnReadError("file.not_return", f"文件「{path.name}」不是电子表格（可能是 Word 等其他文件），不是乡镇工会年报")
-        parts: dict[str, bytes] = {}
-        damaged = limits.parts_problem(zf, path.name, [p for p in (_ROOT_RELS, _WORKBOOK, _WORKBOOK_RELS) if p in members], parts)
-        targets: dict[str, str] = {}
-        if not damaged:
-            targets, read = _targets(ET.fromstring(parts[_WORKBOOK_RELS]) if _WORKBOOK_RELS in parts else None)
-            damaged = limits.parts_problem(zf, path.name, [p for p in read if p in members], parts)
-            for part, kind in read.items():
-                if kind == "/worksheet" and part in parts:
-                    parts[part] = without_trailing_empty_rows(parts[part])
-        if damaged:
-            raise ReturnReadError("file.unreadable", damaged)
-        root = ET.fromstring(parts[_WORKBOOK])
+        with zipfile.ZipFile(io.BytesIO(path.read_bytes())) as zf:  # one read: what is checked is what is parsed
+            bomb = limits.zip_problem(zf, path.name)
+            if bomb:
+                raise ReturnReadError("file.too_large", bomb)
+            members = set(zf.namelist())
+            if _WORKBOOK not in members:
+                if "mimetype" in members and b"spreadsheet" in zf.read("mimetype"):
+                    damaged = limits.parts_problem(zf, path.name, zf.namelist())  # calamine reads the .ods itself
+                    if damaged:
+                        raise ReturnReadError("file.unreadable", damaged)
+                    too_big = limits.ods_problem(zf, path.name)
+                    if too_big:
+                        raise ReturnReadError("file.too_large", too_big)
+                    return "ods", _Package()
+                raise ReturnReadError("file.not_return", f"文件「{path.name}」不是电子表格（可能是 Word 等其他文件），不是乡镇工会年报")
+            parts: dict[str, bytes] = {}
+            damaged = limits.parts_problem(zf, path.name, [p for p in (_ROOT_RELS, _WORKBOOK, _WORKBOOK_RELS) if p in members], parts)
+            targets: dict[str, str] = {}
+            if not damaged:
+                targets, read = _targets(ET.fromstring(parts[_WORKBOOK_RELS]) if _WORKBOOK_RELS in parts else None)
+                damaged = limits.parts_problem(zf, path.name, [p for p in read if p in members], parts)
+                for part, kind in read.items():
+                    if kind == "/worksheet" and part in parts:
+                        parts[part] = without_trailing_empty_rows(parts[part])
+            if damaged:
+                raise ReturnReadError("file.unreadable", damaged)
+            root = ET.fromstring(parts[_WORKBOOK])
     except (zipfile.BadZipFile, ET.ParseError, KeyError, OSError) as exc:
         raise _unreadable(path, exc) from None
     names = {}
@@ -218,7 +217,7 @@ def _package(path: Path) -> tuple[str, _Package]:
         if dn.get("localSheetId") is None and dn.text:
             names[dn.get("name", "").upper()] = dn.text
     rids = {s.get("name", ""): s.get(f"{{{_NS['r']}}}id", "") for s in root.iterfind("m:sheets/m:sheet", _NS)}
-    return "xlsx", _Package(zf, names, rids, targets, parts, _stored(parts))
+    return "xlsx", _Package(names, rids, targets, parts, _stored(parts))
 
 
 def _targets(rels: ET.Element | None) -> tuple[dict[str, str], dict[str, str]]:
@@ -451,9 +450,7 @@ def _table_rows(grid: _Grid, header_row: int, columns: dict[str, int]) -> tuple[
 def _markers_in(package: _Package, sheet: str, blank: list[tuple[int, int]]) -> dict[tuple[int, int], Marker]:
     """Of the blank input cells, those showing an error value or holding a formula without a
     cached result (xlsx only; see :mod:`nianbao.workbooks.cell_markers`)."""
-    if not blank or package.zf is None:
-        return {}
-    xml = package.sheet_xml(sheet)
+    xml = package.sheet_xml(sheet) if blank else None
     return markers_at(xml, blank) if xml else {}
 
 
@@ -585,8 +582,6 @@ def read_return(path: Path | str) -> RawReturn:
         raise _unreadable(path, exc) from None
     finally:
         book.close()
-        if package.zf is not None:
-            package.zf.close()
 
 
 def _values(grid: _Grid, cells: dict[str, L.Position], package: _Package) -> dict[str, object]:
