@@ -45,7 +45,6 @@ class Received:
     details: DetailRows | None = None  # the rows the store keeps of ``ret``, made where it was read
 
 
-
 def _fingerprint(file: InboxFile) -> tuple[InboxFile, str, Received | None]:
     """(file, sha256, None), or a stand-in digest and the finding if the file cannot be read."""
     try:

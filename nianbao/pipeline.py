@@ -429,7 +429,7 @@ def run_once(
             if on_start:
                 on_start(len(files))
             # Only the counts of what was stored are kept, not every report (10 000 at 10 000 returns).
-            counted = summarize(RunResult(period, None), files, tally(ingesting(store, county, files, settings.batch_size, on_batch, workers)))
+            counted = tally(ingesting(store, county, files, settings.batch_size, on_batch, workers))
             workers.close()  # idle through the consolidation, the run's biggest moment: the receipts start them again
             c = consolidate_period(store, county, period, as_of, files)
             path, reviews = settings.master_path(county, period), FileReviews()
@@ -437,9 +437,8 @@ def run_once(
                 reviews = take_file_reviews(store, county, c, path, files, Path(settings.outbox), as_of)
                 c = reviews.consolidation or c
             master, receipts = publish(store, county, c, path if master_file else None, Path(settings.outbox), files, workers)
-            return dataclasses.replace(
-                counted, master=master, receipts=receipts + reviews.receipts, consolidation=c, reviews=reviews, usual_master=path
-            )
+            result = RunResult(period, master, receipts + reviews.receipts, consolidation=c, reviews=reviews, usual_master=path)
+            return summarize(result, files, counted)
     finally:
         store.close()
 
