@@ -96,8 +96,12 @@ def build_sources(inputs: Inputs, values: pd.DataFrame, names: dict[str, str]) -
 
 
 def cell_text(sheet: object, cell: object) -> str:
-    """Where a value was read, as 数据来源 and ``nianbao trace`` show it: 「主要指标」D10."""
-    return f"「{neutral(sheet)}」{neutral(cell)}" if neutral(sheet) and neutral(cell) else UNRECORDED
+    """Where a value was read, as 数据来源 shows it (text from a file made literal): 「主要指标」D10."""
+    return _cell_ref(neutral(sheet), neutral(cell))
+
+
+def _cell_ref(sheet: str | None, cell: str | None) -> str:
+    return f"「{sheet}」{cell}" if sheet and cell else UNRECORDED
 
 
 # --- tracing one figure ------------------------------------------------------------------------
@@ -166,7 +170,7 @@ def fmt_value(value: float | int | None, unit: str) -> str:
 
 
 def _where(p: Contribution) -> str:
-    cell = f"「{p.sheet}」{p.cell}" if p.sheet and p.cell else UNRECORDED
+    cell = _cell_ref(p.sheet, p.cell)
     received = pd.Timestamp(p.received_at).strftime("%Y-%m-%d %H:%M") if p.received_at is not None and not pd.isna(p.received_at) else ""
     return f"文件「{p.file_name}」（接收 {received}，指纹 {p.sha256}）{cell}"
 
@@ -230,7 +234,7 @@ def sources_sheet(c: Consolidation, heading: str):
         Column("file_name", "来源文件", 30),
         Column("received_at", "接收时间", 17, "datetime"),
         Column("sha256", "文件指纹（SHA-256 前12位）", 16, "code"),
-        *(Column(f"cell.{code}", f"{code} {BY_CODE[code].label}（单元格）", 15, "code") for code in codes),  # 「主要指标」D10 in full
+        *(Column(cell_column(code), f"{code} {BY_CODE[code].label}（单元格）", 15, "code") for code in codes),  # 「主要指标」D10 in full
     )
     # Made row by row when written (LazyRows); the frame's columns are read once, not per row,
     # and each indicator's text is made once per distinct cell (a categorical's categories).
